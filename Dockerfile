@@ -1,0 +1,21 @@
+# The Sluice worker image: `docker compose up` builds it (see docker-compose.yml).
+# Stage 1 builds Sluice's wheel from the source tree; stage 2 installs it with its pinned
+# dependencies (pyproject.toml), so the final image holds no source tree and no build tools.
+FROM python:3.11-slim AS build
+WORKDIR /src
+COPY . .
+RUN pip wheel --no-cache-dir --no-deps --wheel-dir /wheels .
+
+FROM python:3.11-slim
+ENV PYTHONUNBUFFERED=1 \
+    PYTHONDONTWRITEBYTECODE=1
+COPY --from=build /wheels /wheels
+RUN pip install --no-cache-dir /wheels/*.whl \
+ && rm -rf /wheels \
+ && useradd --system --uid 10001 --create-home --home-dir /home/sluice sluice
+USER sluice
+WORKDIR /home/sluice
+# `docker stop` sends this; it is the signal on which `sluice worker` is to shut down cleanly.
+STOPSIGNAL SIGTERM
+ENTRYPOINT ["sluice"]
+CMD ["worker", "--group", "sluice"]

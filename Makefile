@@ -1,0 +1,54 @@
+# Two commands for a fresh machine: `make demo` and `make test`.
+# Everything downloaded is cached in ignored folders (.venv, .cache); servers run from .sluice.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+export PIP_CACHE_DIR := $(CURDIR)/.cache/pip
+
+.PHONY: install demo test lint unit chaos bench up down status clean
+
+$(BIN)/sluice-installed: pyproject.toml
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Sluice needs Python 3.11+, found " + sys.version' 
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip==25.3
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $@
+
+# Python packages, then the servers' software: Kafka jars (Maven Central) and MariaDB (Debian).
+install: $(BIN)/sluice-installed
+	$(BIN)/sluice local install
+
+up: install
+	$(BIN)/sluice local up
+
+down:
+	$(BIN)/sluice local down
+
+status:
+	$(BIN)/sluice local status
+
+demo: install
+	$(BIN)/sluice local up
+	$(BIN)/sluice demo
+
+lint: $(BIN)/sluice-installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+test: install lint
+	$(BIN)/pytest -q -ra --durations=15
+
+unit: $(BIN)/sluice-installed
+	$(BIN)/pytest -q tests/unit
+
+chaos: install
+	SLUICE_CHAOS_LONG=1 $(BIN)/pytest -q -ra tests/chaos
+
+bench: install
+	$(BIN)/python -m bench.run_all
+
+clean:
+	-$(BIN)/sluice local down
+	rm -rf .sluice

@@ -1,0 +1,30 @@
+"""Errors a user can act on. The CLI prints their message on one line and exits non-zero;
+anything else is a bug and keeps its traceback."""
+
+from __future__ import annotations
+
+
+class SluiceError(Exception):
+    """A problem with the user's input or environment, worded for the user.
+
+    The message says what is wrong, where (job, task, table, JSON path, source position) and,
+    when there is one, what to do about it.
+    """
+
+    exit_code = 2
+
+
+class ConfigError(SluiceError):
+    """The job JSON or a setting is invalid. Raised before anything is read or written."""
+
+
+class ConnectError(SluiceError):
+    """A server cannot be reached or refuses our credentials."""
+
+    exit_code = 3
+
+
+class TaskFailed(SluiceError):
+    """A reader or writer task stopped on an error it could not retry."""
+
+    exit_code = 4
