@@ -1,0 +1,1 @@
+"""The MySQL/MariaDB sink (``mysqlwriter``): batched writes, XA two-phase commit."""

@@ -1,0 +1,1 @@
+"""MySQL/MariaDB sources: the snapshot reader (``mysqlreader``) and, later, binlog and polling."""
