@@ -29,7 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     for module_name, func_name in _COMMANDS:
         module = importlib.import_module(module_name)
-        add: Callable[[argparse._SubParsersAction], None] = getattr(module, func_name)  # type: ignore[type-arg]
+        add: Callable[[argparse._SubParsersAction], None] = getattr(module, func_name)
         add(sub)
     return parser
 

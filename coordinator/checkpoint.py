@@ -1,0 +1,92 @@
+"""The checkpoint coordinator: triggers checkpoints and learns when they are complete.
+
+Checkpoint k is *complete* when every partition of the data topic has been committed by some
+writer at k or later (writers ack in the same Kafka transaction as their offsets). A
+complete checkpoint is a consistent cut: every source change before the barriers is in the
+sink, none after. The next checkpoint is triggered once the previous one is complete and
+either the interval has passed or ``maxRowNumForCheckpoint`` rows were read since.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+
+from coordinator.alignment import FINAL
+from coordinator.control import CheckpointTriggerProducer, ControlListener
+from coordinator.plan import JobPlan
+from schemas.control import WriterAck
+from schemas.serde import EventSerde
+
+log = logging.getLogger("sluice.checkpoint")
+
+
+class CheckpointCoordinator:
+    def __init__(
+        self,
+        plan: JobPlan,
+        serde: EventSerde,
+        on_complete: Callable[[int], None] = lambda k: None,
+    ) -> None:
+        self.plan = plan
+        self.listener = ControlListener(plan, serde, "coordinator")
+        self.trigger_producer = CheckpointTriggerProducer(plan, serde)
+        self.on_complete = on_complete
+        self.acked: dict[int, int] = dict.fromkeys(range(plan.partitions), 0)
+        self.final_partitions: set[int] = set()
+        self.triggered = 0
+        self.completed = 0
+        self.last_trigger_at = time.monotonic()
+        self.rows_at_trigger = 0
+        self.durations: list[float] = []
+        self._triggered_at = 0.0
+        self._ack_count = 0
+
+    def resume(self) -> None:
+        """Pick up numbering and completion from a run that was interrupted."""
+        self.listener.poll(2.0)
+        self.triggered = self.listener.latest_trigger
+        self._take_acks()
+        self.completed = min(self.acked.values())
+
+    def _take_acks(self) -> None:
+        new: list[WriterAck] = self.listener.acks[self._ack_count :]
+        self._ack_count = len(self.listener.acks)
+        topic_prefix = f"{self.plan.data_topic}:"
+        for ack in new:
+            for tp in ack.offsets:
+                p = int(tp.removeprefix(topic_prefix))
+                self.acked[p] = max(self.acked[p], ack.checkpoint)
+            self.final_partitions.update(int(p) for p in ack.final_partitions)
+
+    def poll(self, rows_read: int) -> None:
+        self.listener.poll(0)
+        self._take_acks()
+        done = min(self.acked.values())
+        if self.triggered and done >= self.triggered > self.completed:
+            self.completed = self.triggered
+            self.durations.append(time.monotonic() - self._triggered_at)
+            log.debug("checkpoint %s complete", self.completed)
+            self.on_complete(self.completed)
+        if self.triggered > self.completed or self.all_final:
+            return
+        now = time.monotonic()
+        max_rows = self.plan.max_rows_per_checkpoint
+        if now - self.last_trigger_at >= self.plan.checkpoint_interval_s or (
+            max_rows is not None and rows_read - self.rows_at_trigger >= max_rows
+        ):
+            self.triggered += 1
+            self.trigger_producer.trigger(self.triggered)
+            self.last_trigger_at = self._triggered_at = now
+            self.rows_at_trigger = rows_read
+
+    @property
+    def all_final(self) -> bool:
+        """Every partition has been committed past every reader's final barrier."""
+        return len(self.final_partitions) == self.plan.partitions or all(
+            v >= FINAL for v in self.acked.values()
+        )
+
+    def close(self) -> None:
+        self.listener.close()

@@ -1,0 +1,45 @@
+"""Build a job's source and sink, checking what each declares it can do against the job's
+delivery guarantee before anything runs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from coordinator.errors import ConfigError
+from coordinator.plugins import plugin_class
+from sink_connectors.base import Sink, SinkContext
+from source_connectors.base import Source, SourceContext
+
+
+def exactly_once(job: Any) -> bool:
+    return bool(job.setting.delivery == "exactly-once")
+
+
+def build_source(job: Any) -> Source:
+    spec = job.content[0].reader
+    cls = plugin_class(spec)
+    if exactly_once(job) and not cls.supports_resume:
+        raise ConfigError(
+            f"{spec.path}.name: reader {spec.name!r} cannot resume from a position, so it "
+            'cannot run exactly-once; set "setting.delivery": "at-least-once"'
+        )
+    context = SourceContext(
+        job=job.name,
+        reader_channels=job.setting.speed.reader_channels,
+        restore_column=job.setting.restore.restore_column_name,
+    )
+    source: Source = cls(spec.config, context)
+    return source
+
+
+def build_sink(job: Any) -> Sink:
+    spec = job.content[0].writer
+    cls = plugin_class(spec)
+    if exactly_once(job) and not cls.supports_precommit:
+        raise ConfigError(
+            f"{spec.path}.name: writer {spec.name!r} cannot pre-commit (two-phase commit), so "
+            'it cannot run exactly-once; set "setting.delivery": "at-least-once"'
+        )
+    context = SinkContext(job.name, job.setting.speed.writer_channels, exactly_once(job))
+    sink: Sink = cls(spec.config, context)
+    return sink

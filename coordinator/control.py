@@ -1,0 +1,71 @@
+"""The job's control topic: checkpoint triggers from the coordinator, acks from writers.
+
+Writers produce their ack for checkpoint k in the same Kafka transaction that commits their
+consumer offsets, so "ack k from writer w is visible to a read_committed consumer" is exactly
+"writer w's Kafka side of checkpoint k committed" — the fact two-phase recovery decides on.
+"""
+
+from __future__ import annotations
+
+import time
+
+from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
+
+from coordinator.kafka_io import consumer_config, producer_config, read_to_end
+from coordinator.plan import JobPlan
+from schemas.control import CheckpointTrigger, WriterAck
+from schemas.serde import EventSerde
+
+
+class ControlListener:
+    """Follows the control topic from its beginning, without blocking the caller."""
+
+    def __init__(self, plan: JobPlan, serde: EventSerde, group_suffix: str) -> None:
+        self.serde = serde
+        self.latest_trigger = 0
+        self.acks: list[WriterAck] = []
+        self._consumer = Consumer(
+            consumer_config(plan.bootstrap, f"{plan.writer_group}.{group_suffix}.unused")
+        )
+        self._consumer.assign([TopicPartition(plan.control_topic, 0, OFFSET_BEGINNING)])
+
+    def poll(self, timeout: float = 0.0) -> None:
+        """Take in whatever control records have arrived."""
+        msgs = self._consumer.consume(num_messages=1000, timeout=timeout)
+        for m in msgs:
+            if m.error() is not None or m.value() is None:
+                continue
+            record = self.serde.decode(m.value())
+            if isinstance(record, CheckpointTrigger):
+                self.latest_trigger = max(self.latest_trigger, record.checkpoint)
+            elif isinstance(record, WriterAck):
+                self.acks.append(record)
+
+    def close(self) -> None:
+        self._consumer.close()
+
+
+def committed_acks(plan: JobPlan, serde: EventSerde) -> list[WriterAck]:
+    """Every committed writer ack of this run."""
+    out = []
+    for _k, value, _p, _o in read_to_end(plan.bootstrap, plan.control_topic):
+        if value is None:
+            continue
+        record = serde.decode(value)
+        if isinstance(record, WriterAck):
+            out.append(record)
+    return out
+
+
+class CheckpointTriggerProducer:
+    def __init__(self, plan: JobPlan, serde: EventSerde) -> None:
+        self.plan = plan
+        self.serde = serde
+        self._producer = Producer(producer_config(plan.bootstrap))
+
+    def trigger(self, checkpoint: int) -> None:
+        record = CheckpointTrigger(
+            job=self.plan.job_name, checkpoint=checkpoint, ts_ms=int(time.time() * 1000)
+        )
+        self._producer.produce(self.plan.control_topic, self.serde.encode(record), partition=0)
+        self._producer.flush(30)

@@ -1,0 +1,218 @@
+"""Kafka clients configured the way Sluice needs them, and small helpers around them.
+
+One place decides the settings that exactly-once rests on (transactions, idempotence,
+read_committed, no auto-commit, Java-compatible murmur2 partitioning), so no runner or
+connector re-invents them.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic
+
+from coordinator.errors import ConnectError
+
+log = logging.getLogger("sluice.kafka")
+
+# The control-plane topics, shared by every job (Kafka Connect's config/offset/status trio).
+CONFIGS_TOPIC = "sluice-configs"
+OFFSETS_TOPIC = "sluice-offsets"
+STATUS_TOPIC = "sluice-status"
+
+
+def producer_config(bootstrap: str, transactional_id: str | None = None) -> dict[str, Any]:
+    conf: dict[str, Any] = {
+        "bootstrap.servers": bootstrap,
+        "enable.idempotence": True,
+        "acks": "all",
+        # Same partition for the same key as Java clients (Kafka Connect, Debezium consumers).
+        "partitioner": "murmur2_random",
+        "linger.ms": 20,
+        "batch.size": 1_000_000,
+        "compression.type": "lz4",
+        "queue.buffering.max.messages": 500_000,
+        "queue.buffering.max.kbytes": 512 * 1024,
+        "message.max.bytes": 8 * 1024 * 1024,
+    }
+    if transactional_id is not None:
+        conf["transactional.id"] = transactional_id
+        conf["transaction.timeout.ms"] = 60_000
+    return conf
+
+
+def consumer_config(
+    bootstrap: str, group_id: str, *, read_committed: bool = True, **extra: Any
+) -> dict[str, Any]:
+    conf: dict[str, Any] = {
+        "bootstrap.servers": bootstrap,
+        "group.id": group_id,
+        "isolation.level": "read_committed" if read_committed else "read_uncommitted",
+        "enable.auto.commit": False,
+        "enable.auto.offset.store": False,
+        "auto.offset.reset": "earliest",
+        "fetch.max.bytes": 64 * 1024 * 1024,
+        "max.partition.fetch.bytes": 8 * 1024 * 1024,
+    }
+    conf.update(extra)
+    return conf
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    name: str
+    partitions: int
+    compacted: bool = False
+    replication_factor: int = 1
+
+
+def admin(bootstrap: str) -> AdminClient:
+    return AdminClient({"bootstrap.servers": bootstrap})
+
+
+def check_reachable(bootstrap: str, timeout: float = 10.0) -> None:
+    """Fail fast, with the address, when no broker answers (librdkafka would retry forever)."""
+    try:
+        admin(bootstrap).list_topics(timeout=timeout)
+    except KafkaException as e:
+        raise ConnectError(
+            f"Kafka at {bootstrap} did not answer within {timeout:.0f}s ({e.args[0]}); "
+            "start it with `sluice local up` or set SLUICE_KAFKA_BOOTSTRAP / --bootstrap-servers"
+        ) from None
+
+
+def ensure_topics(bootstrap: str, specs: Iterable[TopicSpec], timeout: float = 30.0) -> None:
+    """Create the topics that do not exist yet. An existing topic is left as it is, but one
+    with fewer partitions than asked for is an error: keys would land elsewhere."""
+    client = admin(bootstrap)
+    specs = list(specs)
+    existing = client.list_topics(timeout=timeout).topics
+    new = []
+    for s in specs:
+        if s.name in existing:
+            have = len(existing[s.name].partitions)
+            if have < s.partitions:
+                raise ConnectError(
+                    f"topic {s.name} has {have} partitions, the job needs {s.partitions}"
+                )
+            continue
+        config = {"cleanup.policy": "compact"} if s.compacted else {}
+        new.append(NewTopic(s.name, s.partitions, s.replication_factor, config=config))
+    if not new:
+        return
+    for name, fut in client.create_topics(new, operation_timeout=timeout).items():
+        try:
+            fut.result()
+        except KafkaException as e:
+            if e.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
+                raise ConnectError(f"cannot create topic {name}: {e.args[0].str()}") from None
+    _wait_for_metadata(client, [s.name for s in specs], timeout)
+
+
+def _wait_for_metadata(client: AdminClient, names: list[str], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        topics = client.list_topics(timeout=timeout).topics
+        if all(
+            n in topics
+            and topics[n].error is None
+            and all(p.leader >= 0 for p in topics[n].partitions.values())
+            for n in names
+        ):
+            return
+        time.sleep(0.1)
+    raise ConnectError(f"topics {names} did not get leaders within {timeout:.0f}s")
+
+
+def topic_config(bootstrap: str, topic: str) -> dict[str, str]:
+    res = ConfigResource(ConfigResource.Type.TOPIC, topic)
+    fut = admin(bootstrap).describe_configs([res])[res]
+    return {k: v.value for k, v in fut.result().items()}
+
+
+def read_to_end(
+    bootstrap: str,
+    topic: str,
+    *,
+    read_committed: bool = True,
+    timeout: float = 30.0,
+) -> list[tuple[bytes | None, bytes | None, int, int]]:
+    """Every record of ``topic`` from the beginning to its current end, as
+    ``(key, value, partition, offset)``. Used for compacted state topics and control topics.
+
+    "The end" is taken once, at the start (for a read_committed consumer the last stable
+    offset), and reading stops when every partition's position has reached it.
+    """
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": "sluice-reader-unused",
+            "isolation.level": "read_committed" if read_committed else "read_uncommitted",
+            "enable.auto.commit": False,
+            "enable.partition.eof": True,
+        }
+    )
+    try:
+        md = consumer.list_topics(topic, timeout=timeout).topics.get(topic)
+        if md is None or md.error is not None:
+            return []
+        ends: dict[int, int] = {}
+        tps = []
+        for p in md.partitions:
+            low, high = consumer.get_watermark_offsets(
+                TopicPartition(topic, p), timeout=timeout, cached=False
+            )
+            if high > low:
+                ends[p] = high
+                tps.append(TopicPartition(topic, p, low))
+        if not tps:
+            return []
+        consumer.assign(tps)
+        out: list[tuple[bytes | None, bytes | None, int, int]] = []
+        deadline = time.monotonic() + timeout
+        pending = set(ends)
+        while pending:
+            if time.monotonic() > deadline:
+                raise ConnectError(f"reading {topic} to its end took over {timeout:.0f}s")
+            msg = consumer.poll(0.2)
+            if msg is not None:
+                err = msg.error()
+                if err is None:
+                    out.append((msg.key(), msg.value(), msg.partition() or 0, msg.offset() or 0))
+                elif err.code() != KafkaError._PARTITION_EOF:
+                    raise ConnectError(f"reading {topic}: {err.str()}")
+            positions = consumer.position([TopicPartition(topic, p) for p in pending])
+            for tp in positions:
+                if tp.offset >= 0 and tp.offset >= ends[tp.partition]:
+                    pending.discard(tp.partition)
+        return out
+    finally:
+        consumer.close()
+
+
+def latest_json_by_key(
+    records: Iterable[tuple[bytes | None, bytes | None, int, int]],
+) -> dict[str, Any]:
+    """Compacted-topic semantics: the last value per key; a null value deletes the key."""
+    state: dict[str, Any] = {}
+    for key, value, _p, _o in records:
+        if key is None:
+            continue
+        k = key.decode()
+        if value is None:
+            state.pop(k, None)
+        else:
+            state[k] = json.loads(value)
+    return state
+
+
+def wait_delivered(producer: Producer, timeout: float = 60.0) -> None:
+    remaining = producer.flush(timeout)
+    if remaining:
+        raise ConnectError(f"{remaining} records not delivered to Kafka within {timeout:.0f}s")

@@ -1,0 +1,77 @@
+"""Connecting to MySQL/MariaDB with errors a user can act on, and the session settings every
+Sluice connection shares (UTC timestamps, utf8mb4), so readers and writers agree on values."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pymysql
+import pymysql.cursors
+from pymysql.constants import ER
+
+from coordinator.errors import ConfigError, ConnectError
+from coordinator.jdbc import JdbcUrl
+
+CR_CONN_HOST_ERROR = 2003
+CR_UNKNOWN_HOST = 2005
+
+
+def connect(
+    url: JdbcUrl,
+    user: str,
+    password: str,
+    *,
+    where: str,
+    database: str | None = None,
+    read_timeout: int | None = None,
+    autocommit: bool = True,
+    streaming: bool = False,
+) -> pymysql.connections.Connection:
+    """Open a connection; ``where`` names the job path the URL came from, for messages."""
+    try:
+        conn = pymysql.connect(
+            host=url.host,
+            port=url.port,
+            user=user,
+            password=password,
+            database=database if database is not None else url.database,
+            charset=url.charset(),
+            autocommit=autocommit,
+            connect_timeout=10,
+            read_timeout=read_timeout,
+            cursorclass=pymysql.cursors.SSCursor if streaming else pymysql.cursors.Cursor,
+            # TIMESTAMP values travel as UTC, whatever the server's zone.
+            init_command="SET time_zone = '+00:00'",
+        )
+    except pymysql.err.OperationalError as e:
+        code = e.args[0] if e.args else 0
+        msg = e.args[1] if len(e.args) > 1 else str(e)
+        if code == ER.ACCESS_DENIED_ERROR:
+            raise ConnectError(
+                f"{where}: MySQL at {url.host}:{url.port} refused user {user!r}: access denied "
+                "(check username and password)"
+            ) from None
+        if code == ER.BAD_DB_ERROR:
+            raise ConfigError(
+                f"{where}: database {url.database!r} does not exist on {url.host}:{url.port}"
+            ) from None
+        if code in (CR_CONN_HOST_ERROR, CR_UNKNOWN_HOST):
+            raise ConnectError(
+                f"{where}: cannot connect to MySQL at {url.host}:{url.port} ({msg})"
+            ) from None
+        raise ConnectError(f"{where}: MySQL at {url.host}:{url.port}: {msg}") from None
+    return conn
+
+
+def quote_ident(name: str) -> str:
+    return "`" + name.replace("`", "``") + "`"
+
+
+def qualified(database: str, table: str) -> str:
+    return f"{quote_ident(database)}.{quote_ident(table)}"
+
+
+def query_one(conn: pymysql.connections.Connection, sql: str, args: Any = None) -> Any:
+    with conn.cursor() as cur:
+        cur.execute(sql, args)
+        return cur.fetchone()

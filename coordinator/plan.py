@@ -1,0 +1,102 @@
+"""A job run's plan: every name and number the tasks of one run agree on.
+
+Built once by whoever starts the run (``sluice run`` or a worker) and handed to each task, so
+no task derives a topic, group or transactional id on its own.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from coordinator.alignment import FINAL
+from coordinator.kafka_io import TopicSpec
+
+
+def safe_name(text: str) -> str:
+    """Kafka topic / group friendly: letters, digits, '.', '_', '-'."""
+    return re.sub(r"[^A-Za-z0-9._-]", "_", text)[:100] or "job"
+
+
+@dataclass(frozen=True)
+class JobPlan:
+    job_name: str
+    run_id: str
+    bootstrap: str
+    schema_registry_url: str | None
+    topic_prefix: str
+    partitions: int
+    replication_factor: int
+    reader_parts: tuple[str, ...]
+    """The source's part specs (opaque to the runner), reader task i reads part i."""
+    writer_count: int
+    exactly_once: bool
+    checkpoint_interval_s: float
+    max_rows_per_checkpoint: int | None
+    job: Any
+    """The validated ``coordinator.job.Job``; tasks build their connectors from it."""
+
+    # -- names ------------------------------------------------------------------------------
+    @property
+    def _base(self) -> str:
+        return f"{self.topic_prefix}.{safe_name(self.job_name)}.{self.run_id}"
+
+    @property
+    def data_topic(self) -> str:
+        return f"{self._base}.data"
+
+    @property
+    def control_topic(self) -> str:
+        return f"{self._base}.control"
+
+    @property
+    def writer_group(self) -> str:
+        return f"{self._base}.writers"
+
+    @property
+    def reader_tasks(self) -> tuple[str, ...]:
+        return tuple(f"reader-{i}" for i in range(len(self.reader_parts)))
+
+    @property
+    def writer_tasks(self) -> tuple[str, ...]:
+        return tuple(f"writer-{i}" for i in range(self.writer_count))
+
+    def writer_partitions(self, index: int) -> list[int]:
+        """Data topic partitions owned by writer task ``index`` (round robin)."""
+        return [p for p in range(self.partitions) if p % self.writer_count == index]
+
+    def transactional_id(self, task: str) -> str:
+        return f"{self._base}.{task}"
+
+    def offsets_key(self, task: str) -> str:
+        return f"{safe_name(self.job_name)}/{self.run_id}/{task}"
+
+    @property
+    def run_key(self) -> str:
+        return f"job/{safe_name(self.job_name)}"
+
+    def sink_txn_id(self, task: str, checkpoint: int) -> str:
+        """Short (XA gtrid ≤ 64 bytes), unique per run, task and checkpoint, and parseable
+        back by :meth:`parse_sink_txn_id` during recovery."""
+        k = "final" if checkpoint >= FINAL else str(checkpoint)
+        return f"{self.sink_txn_prefix(task)}{k}"
+
+    def sink_txn_prefix(self, task: str) -> str:
+        digest = hashlib.sha1(self._base.encode()).hexdigest()[:10]
+        return f"sl-{digest}-{task}-"
+
+    def parse_sink_txn_id(self, task: str, txn_id: str) -> int | None:
+        prefix = self.sink_txn_prefix(task)
+        if not txn_id.startswith(prefix):
+            return None
+        k = txn_id[len(prefix) :]
+        return FINAL if k == "final" else int(k)
+
+    def topics(self) -> list[TopicSpec]:
+        rf = self.replication_factor
+        return [
+            TopicSpec(self.data_topic, self.partitions, replication_factor=rf),
+            TopicSpec(self.control_topic, 1, replication_factor=rf),
+        ]

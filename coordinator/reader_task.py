@@ -1,0 +1,173 @@
+"""A reader task: one source part → the job's data topic, inside Kafka transactions.
+
+Every transaction carries a run of rows *and* the source position after them (in
+``sluice-offsets``), so a crash at any point leaves Kafka holding either both or neither. The
+``transactional.id`` is stable per run and task: a restarted task fences its zombie, whose
+open transaction Kafka aborts, then resumes from the last committed position.
+
+When the coordinator triggers checkpoint k, the task finishes the batch it is in (batches end
+on source-transaction boundaries), writes Barrier k to every partition, and commits. A
+bounded part ends with a *final* barrier.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from confluent_kafka import KafkaException, Producer
+
+from coordinator.connectors import build_source
+from coordinator.control import ControlListener
+from coordinator.kafka_io import OFFSETS_TOPIC, producer_config
+from coordinator.plan import JobPlan
+from coordinator.positions import TaskPosition, load_positions
+from coordinator.reporting import TaskCounters, TaskReporter
+from schemas.events import Barrier, RowEvent
+from schemas.registry import make_registry
+from schemas.serde import EventSerde
+from source_connectors.base import SourcePartReader
+
+log = logging.getLogger("sluice.reader")
+
+# A transaction is committed at least this often even without a checkpoint: read_committed
+# writers see nothing of an open transaction, so its length is the floor of end-to-end latency.
+COMMIT_EVERY_S = 0.25
+COMMIT_EVERY_ROWS = 50_000
+
+
+def record_key(event: RowEvent) -> bytes | None:
+    """Primary-key values → Kafka key, so one key always lands in one partition (murmur2)."""
+    pk = event.table.primary_key
+    if not pk:
+        return None
+    values = event.after if event.after is not None else event.before
+    assert values is not None
+    idx = event.table.column_index
+    return "\x1f".join(str(values[idx[c]]) for c in pk).encode()
+
+
+class ReaderTask:
+    def __init__(self, plan: JobPlan, index: int, reporter: TaskReporter) -> None:
+        self.plan = plan
+        self.part = plan.reader_parts[index]
+        self.task = plan.reader_tasks[index]
+        self.reporter = reporter
+        self.counters = TaskCounters()
+        self.serde = EventSerde(make_registry(plan.bootstrap, plan.schema_registry_url))
+        self.producer = Producer(producer_config(plan.bootstrap, plan.transactional_id(self.task)))
+        self.offsets_key = plan.offsets_key(self.task)
+
+    def run(self) -> None:
+        # Fencing first: it aborts a previous incarnation's open transaction, so the position
+        # read next is the last one that really committed.
+        self.producer.init_transactions(60)
+        saved = load_positions(self.plan.bootstrap, self.offsets_key).get("", TaskPosition())
+        if saved.done:
+            log.info("%s: finished in an earlier run, nothing to read", self.task)
+            self.reporter.finished(self.task, self.counters)
+            return
+        source = build_source(self.plan.job)
+        reader = source.build_part(self.part, self.task, saved.position or None)
+        control = ControlListener(self.plan, self.serde, self.task)
+        state = saved
+        try:
+            self._loop(reader, control, state)
+        finally:
+            reader.close()
+            control.close()
+
+    def _loop(
+        self, reader: SourcePartReader, control: ControlListener, state: TaskPosition
+    ) -> None:
+        topic = self.plan.data_topic
+        self.producer.begin_transaction()
+        rows_in_txn = 0
+        txn_started = time.monotonic()
+        while True:
+            batch = reader.next_batch()
+            if batch is None:
+                self._commit(state, reader.snapshot(), barrier=state.checkpoint + 1, final=True)
+                self.reporter.finished(self.task, self.counters)
+                return
+            for event in batch:
+                value = self.serde.encode(event)
+                self._produce(topic, value, record_key(event))
+                self.counters.bytes += len(value)
+            if batch:
+                self.counters.rows += len(batch)
+                rows_in_txn += len(batch)
+                state.seq = batch[-1].source.seq
+            control.poll(0)
+            trigger = control.latest_trigger if control.latest_trigger > state.checkpoint else None
+            now = time.monotonic()
+            if (
+                trigger is not None
+                or rows_in_txn >= COMMIT_EVERY_ROWS
+                or (rows_in_txn and now - txn_started >= COMMIT_EVERY_S)
+            ):
+                self._commit(state, reader.snapshot(), barrier=trigger)
+                self.producer.begin_transaction()
+                rows_in_txn = 0
+                txn_started = now
+            self.counters.checkpoint = state.checkpoint
+            self.reporter.progress(self.task, self.counters)
+            if not batch:
+                time.sleep(0.01)
+
+    def _produce(
+        self, topic: str, value: bytes, key: bytes | None, partition: int | None = None
+    ) -> None:
+        while True:
+            try:
+                if partition is None:
+                    self.producer.produce(topic, value, key)
+                else:
+                    self.producer.produce(topic, value, key, partition=partition)
+                return
+            except BufferError:
+                self.producer.poll(0.05)
+
+    def _commit(
+        self,
+        state: TaskPosition,
+        position: dict[str, str],
+        barrier: int | None,
+        final: bool = False,
+    ) -> None:
+        """Barriers (if any), then the position, then commit — all one transaction."""
+        state.position = position
+        final_offsets: dict[str, int] = {}
+        if barrier is not None:
+            marker = self.serde.encode(
+                Barrier(checkpoint=barrier, task=self.task, final=final, position=position)
+            )
+
+            def remember(err: Any, msg: Any) -> None:
+                if err is None and final:
+                    final_offsets[str(msg.partition())] = msg.offset()
+
+            for p in range(self.plan.partitions):
+                while True:
+                    try:
+                        self.producer.produce(
+                            self.plan.data_topic, marker, None, partition=p, on_delivery=remember
+                        )
+                        break
+                    except BufferError:
+                        self.producer.poll(0.05)
+            state.checkpoint = barrier
+        if final:
+            # The final barriers' offsets go into the position, so must be known first.
+            self.producer.flush(60)
+            if len(final_offsets) != self.plan.partitions:
+                raise KafkaException(f"{self.task}: final barriers not all delivered")
+            state.done = True
+            state.final_offsets = final_offsets
+        self.producer.produce(OFFSETS_TOPIC, state.to_json(), self.offsets_key.encode())
+        self.producer.commit_transaction(60)
+
+
+def run_reader(plan: JobPlan, index: int, reporter: TaskReporter) -> None:
+    ReaderTask(plan, index, reporter).run()

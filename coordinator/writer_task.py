@@ -1,0 +1,262 @@
+"""A writer task: its share of the data topic's partitions → the sink, with two-phase commits.
+
+It reads the data topic ``read_committed``, applies rows inside an open sink transaction and,
+once every owned partition has passed the same checkpoint barrier, commits in two phases:
+
+1. ``sink.pre_commit`` — durable but undecided (MySQL ``XA PREPARE``);
+2. one Kafka transaction: the writer's ack to the control topic + the consumer offsets
+   (``send_offsets_to_transaction``) — this is the decision;
+3. ``sink.commit`` (``XA COMMIT``).
+
+On start it first fences its previous incarnation (``init_transactions``), then resolves
+whatever that one left prepared: committed in Kafka (its ack is visible) → commit, else roll
+back. Nothing is lost and nothing is applied twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from collections import defaultdict, deque
+from typing import Any
+
+from confluent_kafka import (
+    OFFSET_BEGINNING,
+    Consumer,
+    KafkaError,
+    KafkaException,
+    Message,
+    Producer,
+    TopicPartition,
+)
+
+from coordinator.alignment import FINAL, BarrierAligner
+from coordinator.connectors import build_sink
+from coordinator.control import committed_acks
+from coordinator.errors import TaskFailed
+from coordinator.kafka_io import consumer_config, producer_config
+from coordinator.plan import JobPlan
+from coordinator.positions import load_positions
+from coordinator.reporting import TaskCounters, TaskReporter
+from schemas.control import WriterAck
+from schemas.events import Barrier, RowEvent
+from schemas.registry import make_registry
+from schemas.serde import EventSerde
+from sink_connectors.base import SinkWriter
+
+log = logging.getLogger("sluice.writer")
+
+
+class WriterTask:
+    def __init__(self, plan: JobPlan, index: int, reporter: TaskReporter, stop: Any) -> None:
+        self.plan = plan
+        self.index = index
+        self.task = f"writer-{index}"
+        self.reporter = reporter
+        self.stop = stop
+        self.counters = TaskCounters()
+        self.serde = EventSerde(make_registry(plan.bootstrap, plan.schema_registry_url))
+        self.sink = build_sink(plan.job)
+        self.batch_size = int(getattr(plan.job.content[0].writer.config, "batchSize", 1024))
+        self.aligner = BarrierAligner(plan.reader_tasks)
+        self.pending: list[RowEvent] = []
+        self.held: dict[int, deque[Message]] = defaultdict(deque)
+        self.next_offset: dict[int, int] = {}
+        self.rows_in_txn = 0
+        self.bytes_in_txn = 0
+        self.txn_id = ""
+        self.finished_reported = False
+
+    # -- lifecycle ------------------------------------------------------------------------
+    def run(self) -> None:
+        self.producer = Producer(
+            producer_config(self.plan.bootstrap, self.plan.transactional_id(self.task))
+        )
+        self.producer.init_transactions(60)  # fence the previous incarnation first
+        self.writer: SinkWriter = self.sink.build_writer(self.task)
+        committed_txns = {
+            a.txn for a in committed_acks(self.plan, self.serde) if a.task == self.task
+        }
+        prefix = self.plan.sink_txn_prefix(self.task)
+        for txn, done in self.writer.recover(prefix, lambda t: t in committed_txns):
+            log.info("%s: recovered %s: %s", self.task, txn, "committed" if done else "rolled back")
+        self.consumer = Consumer(consumer_config(self.plan.bootstrap, self.plan.writer_group))
+        self.partitions = self.plan.writer_partitions(self.index)
+        self._start_from_committed(first=True)
+        try:
+            while not self.stop.is_set():
+                msgs = self.consumer.consume(num_messages=2000, timeout=0.1)
+                for m in msgs:
+                    self._handle(m)
+                if len(self.pending) >= self.batch_size:
+                    self._flush()
+                k = self.aligner.ready()
+                if k is not None:
+                    self._checkpoint(k)
+                self.reporter.progress(self.task, self.counters)
+        finally:
+            self.writer.abort()
+            self.consumer.close()
+
+    def _start_from_committed(self, first: bool = False) -> None:
+        """(Re)start every owned partition at its committed offset, with a fresh sink
+        transaction: at start, and after a checkpoint that Kafka did not commit.
+
+        Partitions are owned by task index (``plan.writer_partitions``), not handed out by
+        group rebalances: a writer task keeps its partitions for the whole run, a restarted
+        incarnation fences the old one through its ``transactional.id``, and no rebalance
+        ever throws away work in progress. The group still holds the committed offsets.
+        """
+        topic = self.plan.data_topic
+        committed = self.consumer.committed(
+            [TopicPartition(topic, p) for p in self.partitions], timeout=30
+        )
+        self.pending.clear()
+        self.held.clear()
+        self.next_offset.clear()
+        self.rows_in_txn = 0
+        self.bytes_in_txn = 0
+        self.aligner.reset()
+        positions = load_positions(self.plan.bootstrap, self.plan.offsets_key(""))
+        start = []
+        for tp in committed:
+            # A reader whose final barrier lies before the committed offset has finished
+            # there: we will not see that barrier again.
+            finished = [
+                task
+                for task, pos in positions.items()
+                if pos.done
+                and tp.offset >= 0
+                and pos.final_offsets.get(str(tp.partition), FINAL) < tp.offset
+            ]
+            self.aligner.assign(tp.partition, finished)
+            start.append(
+                TopicPartition(
+                    topic, tp.partition, tp.offset if tp.offset >= 0 else OFFSET_BEGINNING
+                )
+            )
+        if first:
+            self.consumer.assign(start)
+        else:
+            self.consumer.resume(start)
+            for tp in start:
+                self.consumer.seek(tp)
+        self._begin()
+        log.info(
+            "%s: partitions %s from offsets %s",
+            self.task,
+            self.partitions,
+            [tp.offset for tp in start],
+        )
+
+    # -- records --------------------------------------------------------------------------
+    def _handle(self, m: Message) -> None:
+        err = m.error()
+        if err is not None:
+            if err.code() == KafkaError._PARTITION_EOF:
+                return
+            raise KafkaException(err)
+        p, offset, value = m.partition(), m.offset(), m.value()
+        assert p is not None and offset is not None and value is not None
+        if self.aligner.is_held(p):
+            self.held[p].append(m)
+            return
+        record = self.serde.decode(value)
+        self.next_offset[p] = offset + 1
+        if isinstance(record, Barrier):
+            self.aligner.on_barrier(p, record.task, record.checkpoint, record.final)
+            if self.aligner.is_held(p):
+                self.consumer.pause([TopicPartition(self.plan.data_topic, p)])
+        elif isinstance(record, RowEvent):
+            self.pending.append(record)
+            self.bytes_in_txn += len(value)
+        else:
+            raise TaskFailed(
+                f"{self.task}: unexpected {type(record).__name__} on data topic "
+                f"{self.plan.data_topic} partition {p} offset {offset}"
+            )
+
+    def _flush(self) -> None:
+        if self.pending:
+            self.writer.write(self.pending)
+            self.rows_in_txn += len(self.pending)
+            self.pending = []
+
+    def _begin(self) -> None:
+        self.txn_id = self._new_txn_id()
+        self.writer.begin(self.txn_id)
+
+    def _new_txn_id(self) -> str:
+        # Unique per attempt, so an ack names exactly one sink transaction.
+        return f"{self.plan.sink_txn_prefix(self.task)}{secrets.token_hex(4)}"
+
+    # -- the two-phase commit -------------------------------------------------------------
+    def _checkpoint(self, k: int) -> None:
+        self._flush()
+        topic = self.plan.data_topic
+        offsets = {f"{topic}:{p}": o for p, o in self.next_offset.items()}
+        tps = [TopicPartition(topic, p, o) for p, o in self.next_offset.items()]
+        started = time.monotonic()
+        self.writer.pre_commit(self.txn_id, offsets)
+        ack = WriterAck(
+            job=self.plan.job_name,
+            checkpoint=k,
+            task=self.task,
+            rows=self.rows_in_txn,
+            offsets={f"{topic}:{p}": self.next_offset.get(p, -1) for p in self.aligner.partitions},
+            ts_ms=int(time.time() * 1000),
+            txn=self.txn_id,
+            final_partitions=[str(p) for p in self.aligner.final_partitions()]
+            if k >= FINAL
+            else [],
+        )
+        try:
+            self.producer.begin_transaction()
+            self.producer.produce(self.plan.control_topic, self.serde.encode(ack), partition=0)
+            if tps:
+                self.producer.send_offsets_to_transaction(
+                    tps, self.consumer.consumer_group_metadata(), 60
+                )
+            self.producer.commit_transaction(60)
+        except KafkaException as e:
+            # Not decided in Kafka → roll the sink back and start over from committed offsets.
+            log.warning(
+                "%s: checkpoint %s not committed in Kafka (%s); rolling back", self.task, k, e
+            )
+            self._abort_kafka()
+            self.writer.abort()
+            self._start_from_committed()
+            return
+        self.writer.commit(self.txn_id)
+        self.aligner.committed(k)
+        self.counters.checkpoint = k
+        self.counters.rows += self.rows_in_txn
+        self.counters.bytes += self.bytes_in_txn
+        self.rows_in_txn = 0
+        self.bytes_in_txn = 0
+        log.debug("%s: checkpoint %s committed in %.3fs", self.task, k, time.monotonic() - started)
+        self._begin()
+        self._release_held()
+        if k >= FINAL and self.aligner.all_final() and not self.finished_reported:
+            self.finished_reported = True
+            self.reporter.finished(self.task, self.counters)
+
+    def _abort_kafka(self) -> None:
+        try:
+            self.producer.abort_transaction(60)
+        except KafkaException as e:
+            log.warning("%s: abort_transaction: %s", self.task, e)
+
+    def _release_held(self) -> None:
+        paused = self.consumer.assignment()
+        held, self.held = self.held, defaultdict(deque)
+        for _p, queue in sorted(held.items()):
+            for m in queue:
+                self._handle(m)
+        still_held = {p for p in self.aligner.partitions if self.aligner.is_held(p)}
+        self.consumer.resume([tp for tp in paused if tp.partition not in still_held])
+
+
+def run_writer(plan: JobPlan, index: int, reporter: TaskReporter, stop: Any) -> None:
+    WriterTask(plan, index, reporter, stop).run()

@@ -1,0 +1,120 @@
+"""Records of the control plane, and the fixed Avro schemas (``schemas/avsc/*.avsc``).
+
+The coordinator, reader and writer tasks exchange these on the control and status topics;
+:class:`schemas.serde.EventSerde` encodes them (and :class:`~schemas.events.Barrier`, which
+travels on data topics) with the schemas loaded here from package data.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field, fields
+from enum import StrEnum
+from functools import cache
+from importlib import resources
+from typing import Any
+
+from schemas.events import Barrier
+
+
+@cache
+def _avsc_text(name: str) -> str:
+    return resources.files("schemas").joinpath("avsc", f"{name}.avsc").read_text("utf-8")
+
+
+def load_avsc(name: str) -> dict[str, Any]:
+    """A fresh copy of ``schemas/avsc/<name>.avsc`` (callers may embed or alter it)."""
+    schema: dict[str, Any] = json.loads(_avsc_text(name))
+    return schema
+
+
+@dataclass(frozen=True)
+class CheckpointTrigger:
+    """The coordinator asks every reader task of ``job`` to write Barrier ``checkpoint``."""
+
+    job: str
+    checkpoint: int
+    ts_ms: int
+
+
+@dataclass(frozen=True)
+class WriterAck:
+    """A writer task pre-committed all rows before ``checkpoint`` (step 2 of its 2PC).
+
+    Produced in the same Kafka transaction as the consumer offsets it covers; ``offsets``
+    maps :meth:`offset_key` (``topic:partition``) to the next offset to consume.
+    """
+
+    job: str
+    checkpoint: int
+    task: str
+    rows: int
+    offsets: dict[str, int] = field(default_factory=dict)
+    ts_ms: int = 0
+    txn: str = ""
+    """The sink transaction (e.g. MySQL XA xid) pre-committed for this checkpoint: after a
+    crash, a prepared sink transaction is committed iff a committed ack names it."""
+    final_partitions: list[str] = field(default_factory=list)
+    """Data topic partitions on which every reader's final barrier has arrived."""
+
+    @staticmethod
+    def offset_key(topic: str, partition: int) -> str:
+        return f"{topic}:{partition}"
+
+    @staticmethod
+    def parse_offset_key(key: str) -> tuple[str, int]:
+        """Inverse of :meth:`offset_key` (Kafka topic names cannot contain ``:``)."""
+        topic, _, partition = key.rpartition(":")
+        return topic, int(partition)
+
+
+class TaskState(StrEnum):
+    RUNNING = "RUNNING"
+    PAUSED = "PAUSED"
+    FAILED = "FAILED"
+    FINISHED = "FINISHED"
+    UNASSIGNED = "UNASSIGNED"
+
+
+@dataclass(frozen=True)
+class TaskStatus:
+    """State of one task, as the worker running it last reported (status topic)."""
+
+    job: str
+    task: str
+    state: TaskState
+    worker: str = ""
+    """Worker id running the task, ``""`` when unassigned."""
+    checkpoint: int = 0
+    """Last checkpoint the task completed, 0 for none."""
+    error: str | None = None
+    metrics: dict[str, float] = field(default_factory=dict)
+    ts_ms: int = 0
+
+
+ControlRecord = Barrier | CheckpointTrigger | WriterAck | TaskStatus
+
+CONTROL_SCHEMAS: dict[type, str] = {
+    Barrier: "Barrier",
+    CheckpointTrigger: "CheckpointTrigger",
+    WriterAck: "WriterAck",
+    TaskStatus: "TaskStatus",
+}
+"""Control record class -> its .avsc name (the Avro record is ``sluice.control.<name>``)."""
+
+
+def control_to_avro(record: ControlRecord) -> dict[str, Any]:
+    """The Avro record of a control dataclass (field names match the .avsc)."""
+    out = {f.name: getattr(record, f.name) for f in fields(record)}
+    if isinstance(record, TaskStatus):
+        out["state"] = record.state.value
+    return out
+
+
+def control_from_avro(cls: type, record: dict[str, Any]) -> ControlRecord:
+    """The dataclass ``cls`` from its decoded Avro record; fields the class lacks are dropped."""
+    kwargs = {f.name: record[f.name] for f in fields(cls) if f.name in record}
+    if cls is TaskStatus:
+        kwargs["state"] = TaskState(kwargs["state"])
+    result: ControlRecord = cls(**kwargs)
+    return result

@@ -1,0 +1,68 @@
+"""The records that travel on a job's data topic: row changes and checkpoint barriers.
+
+Inside Sluice a row is a tuple of DB-API values (what PyMySQL returns and accepts) in the
+table's column order; it becomes Avro only at the serde boundary (``schemas.serde``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from schemas.table import TableSchema
+
+
+class Op(StrEnum):
+    SNAPSHOT = "SNAPSHOT"
+    INSERT = "INSERT"
+    UPDATE = "UPDATE"
+    DELETE = "DELETE"
+
+
+@dataclass(frozen=True)
+class SourcePosition:
+    """Where in the source an event comes from; enough to resume right after it."""
+
+    task: str
+    """Reader task id, e.g. ``reader-0``."""
+    chunk: str | None = None
+    """Snapshot split id (``0/3`` for channel 0 of 3), None for binlog events."""
+    restore_value: str | None = None
+    """Last value of the restore column (FlinkX ``restoreColumnName``), as text."""
+    file: str | None = None
+    pos: int | None = None
+    gtid: str | None = None
+    row: int | None = None
+    """Index of the row inside its binlog rows event."""
+    seq: int = 0
+    """Per-task sequence number, strictly increasing: lets checks name missing/extra events."""
+
+
+@dataclass(frozen=True)
+class RowEvent:
+    op: Op
+    table: TableSchema
+    before: tuple[object, ...] | None
+    after: tuple[object, ...] | None
+    source: SourcePosition
+    ts_ms: int
+    """Event time: source commit time for CDC, read time for snapshots."""
+
+    @property
+    def event_id(self) -> str:
+        """Stable across re-reads of the same source position: task + sequence number."""
+        return f"{self.source.task}:{self.source.seq}"
+
+
+@dataclass(frozen=True)
+class Barrier:
+    """Checkpoint marker a reader task writes to every partition of the data topic.
+
+    ``final`` marks the end of a bounded reader's input: the task will write nothing more, and
+    a writer treats it as having passed every later checkpoint.
+    """
+
+    checkpoint: int
+    task: str
+    final: bool = False
+    position: dict[str, str] = field(default_factory=dict)

@@ -1,0 +1,92 @@
+"""The sink contract, modelled on Kafka Connect's ``SinkTask`` (put / preCommit) and Quix
+Streams' sinks (add / flush-at-checkpoint).
+
+The writer runner (``coordinator.writer_task``) consumes the data topic, aligns checkpoint
+barriers and drives the two-phase commit; a sink only applies rows and exposes the phases:
+
+    begin(txn) → write(events)* → pre_commit(txn, offsets) → [Kafka commit] → commit(txn)
+
+A sink that ``supports_precommit`` makes ``pre_commit`` durable and undecided — after it, the
+transaction survives a crash of this process and can still be committed or rolled back
+(MySQL XA PREPARE, an HDFS in-progress file). That is what exactly-once needs. A sink without
+it commits in ``pre_commit`` and gives at-least-once delivery; the runner refuses to run it in
+an exactly-once job.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from schemas.events import RowEvent
+
+
+@dataclass(frozen=True)
+class SinkContext:
+    job: str
+    writer_channels: int
+    exactly_once: bool
+
+
+class SinkWriter(ABC):
+    """Applies rows for one writer task. One thread; one open transaction at a time."""
+
+    @abstractmethod
+    def recover(
+        self, txn_prefix: str, is_committed: Callable[[str], bool]
+    ) -> list[tuple[str, bool]]:
+        """Finish what an earlier incarnation of this writer left pre-committed.
+
+        Called once before ``begin``. Transactions whose id starts with ``txn_prefix`` are this
+        writer's. For each such transaction, ``is_committed(txn_id)`` says
+        whether the Kafka side of its checkpoint committed: then it is committed, else rolled
+        back. Returns ``(txn_id, committed)`` for each one resolved.
+        """
+
+    @abstractmethod
+    def begin(self, txn_id: str) -> None:
+        """Open a sink transaction; every ``write`` until ``pre_commit`` belongs to it."""
+
+    @abstractmethod
+    def write(self, events: list[RowEvent]) -> None:
+        """Apply events in order inside the open transaction. Raises on a rejected row."""
+
+    @abstractmethod
+    def pre_commit(self, txn_id: str, offsets: Mapping[str, int]) -> None:
+        """Phase one: make the transaction durable but undecided, with ``offsets``
+        (``topic:partition`` → next offset) stored inside it."""
+
+    @abstractmethod
+    def commit(self, txn_id: str) -> None:
+        """Phase two, after the Kafka transaction committed. Must be idempotent."""
+
+    @abstractmethod
+    def abort(self) -> None:
+        """Roll back the open transaction (before ``pre_commit``), e.g. on rebalance."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release connections. Correctness must not depend on it being called."""
+
+
+class Sink(ABC):
+    supports_precommit: ClassVar[bool] = False
+
+    def __init__(self, config: Any, context: SinkContext) -> None:
+        self.config = config
+        self.context = context
+
+    @abstractmethod
+    def check(self) -> None:
+        """Connect and verify the target (table exists, columns match). Writes nothing."""
+
+    def prepare_target(self) -> None:  # noqa: B027 - optional hook
+        """Once per fresh job run, before any writer starts (FlinkX ``preSql``)."""
+
+    def finish_target(self) -> None:  # noqa: B027 - optional hook
+        """Once after a bounded job's last checkpoint committed (FlinkX ``postSql``)."""
+
+    @abstractmethod
+    def build_writer(self, task_id: str) -> SinkWriter:
+        """A writer for one writer task; ``task_id`` is stable across restarts."""

@@ -1,0 +1,188 @@
+"""Turning row events into SQL on the target table, per FlinkX ``writeMode``.
+
+=========  ============================  ==============================================
+writeMode  SNAPSHOT / INSERT             UPDATE                           DELETE
+=========  ============================  ==============================================
+insert     ``INSERT INTO``               ``UPDATE … WHERE key = before``   by key
+replace    ``REPLACE INTO``              ``REPLACE INTO`` (after image)    by key
+update     ``INSERT … ON DUPLICATE KEY   as for INSERT                     by key
+           UPDATE``
+=========  ============================  ==============================================
+
+Consecutive events of the same kind become one multi-row statement (``batchSize`` rows at
+most); order is kept, so the last event of a key wins as it did in the source. When an
+UPDATE changes the key, the old key is deleted first. Tables without a primary key are
+matched on the whole before-image (``<=>``, ``LIMIT 1``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from coordinator.errors import ConfigError
+from coordinator.mysql_client import qualified, quote_ident
+from schemas.events import Op, RowEvent
+from schemas.table import TableSchema
+
+Literal = Callable[[object], str]
+"""Renders one value as an SQL literal (PyMySQL's ``Connection.escape``)."""
+
+MAX_STATEMENT_BYTES = 4 * 1024 * 1024
+
+
+@dataclass
+class ColumnMapping:
+    """Which source value goes into which target column, decided once per source schema."""
+
+    target_columns: tuple[str, ...]
+    source_index: tuple[int, ...]
+    key_source_index: tuple[int, ...]
+    key_columns: tuple[str, ...]
+
+
+def map_columns(
+    source: TableSchema,
+    target: TableSchema,
+    writer_columns: list[str] | None,
+    where: str,
+    update_key: list[str] | None = None,
+) -> ColumnMapping:
+    """By name when every writer column is a source column, else by position (FlinkX maps
+    reader ``column`` i to writer ``column`` i). Rows are matched (UPDATE, DELETE) on
+    ``update_key`` (FlinkX ``updateKey``) if given, else on the target's primary key."""
+    names = list(writer_columns) if writer_columns else list(source.column_names)
+    unknown = [n for n in names if n not in target.column_index]
+    if unknown:
+        raise ConfigError(
+            f"{where}.column: {', '.join(map(repr, unknown))} not in target table "
+            f"{target.qualified_name} (columns: {', '.join(target.column_names)})"
+        )
+    if all(n in source.column_index for n in names):
+        index = [source.column_index[n] for n in names]
+    elif len(names) == len(source.columns):
+        index = list(range(len(names)))
+    else:
+        raise ConfigError(
+            f"{where}.column: {len(names)} writer columns {names} cannot be matched to the "
+            f"{len(source.columns)} source columns {list(source.column_names)} of "
+            f"{source.qualified_name} (same names, or the same number in order)"
+        )
+    by_target = dict(zip(names, index, strict=True))
+    wanted = tuple(update_key) if update_key else target.primary_key
+    missing_key = [c for c in wanted if c not in by_target]
+    if update_key and missing_key:
+        raise ConfigError(
+            f"{where}.updateKey: {', '.join(map(repr, missing_key))} not among the written "
+            f"columns {names}"
+        )
+    key = () if missing_key else wanted
+    return ColumnMapping(
+        target_columns=tuple(names),
+        source_index=tuple(index),
+        key_source_index=tuple(by_target[c] for c in key),
+        key_columns=key,
+    )
+
+
+class StatementBuilder:
+    def __init__(
+        self, target: TableSchema, mapping: ColumnMapping, write_mode: str, batch_size: int
+    ) -> None:
+        self.table = qualified(target.database, target.table)
+        self.m = mapping
+        self.mode = write_mode
+        self.batch_size = batch_size
+        cols = ", ".join(quote_ident(c) for c in mapping.target_columns)
+        verb = {"insert": "INSERT", "replace": "REPLACE", "update": "INSERT"}[write_mode]
+        self._upsert_head = f"{verb} INTO {self.table} ({cols}) VALUES "
+        self._upsert_tail = ""
+        if write_mode == "update":
+            non_key = [c for c in mapping.target_columns if c not in mapping.key_columns]
+            sets = ", ".join(
+                f"{quote_ident(c)}=VALUES({quote_ident(c)})"
+                for c in non_key or mapping.target_columns
+            )
+            self._upsert_tail = f" ON DUPLICATE KEY UPDATE {sets}"
+
+    def statements(self, events: list[RowEvent], lit: Literal) -> Iterator[str]:
+        """SQL for ``events`` in order; multi-row where consecutive events allow it."""
+        run_kind = ""
+        run: list[str] = []
+        run_bytes = 0
+        for ev in events:
+            kind, item = self._item(ev, lit)
+            if kind == "stmt":  # a statement of its own (keyed UPDATE, key change, no-key DELETE)
+                if run:
+                    yield self._close(run_kind, run)
+                    run, run_bytes = [], 0
+                yield from item if isinstance(item, list) else [item]
+                continue
+            if run and (
+                kind != run_kind or len(run) >= self.batch_size or run_bytes >= MAX_STATEMENT_BYTES
+            ):
+                yield self._close(run_kind, run)
+                run, run_bytes = [], 0
+            run_kind = kind
+            run.append(item)  # type: ignore[arg-type]
+            run_bytes += len(item)
+        if run:
+            yield self._close(run_kind, run)
+
+    def _close(self, kind: str, items: list[str]) -> str:
+        if kind == "upsert":
+            return self._upsert_head + ",".join(items) + self._upsert_tail
+        keys = ", ".join(quote_ident(c) for c in self.m.key_columns)
+        return f"DELETE FROM {self.table} WHERE ({keys}) IN ({','.join(items)})"
+
+    def _values(self, row: tuple[object, ...], lit: Literal) -> str:
+        return "(" + ",".join([lit(row[i]) for i in self.m.source_index]) + ")"
+
+    def _key(self, row: tuple[object, ...], lit: Literal) -> str:
+        return "(" + ",".join([lit(row[i]) for i in self.m.key_source_index]) + ")"
+
+    def _item(self, ev: RowEvent, lit: Literal) -> tuple[str, str | list[str]]:
+        op = ev.op
+        if op is Op.DELETE:
+            assert ev.before is not None
+            if self.m.key_columns:
+                return "delete", self._key(ev.before, lit)
+            return "stmt", self._delete_whole_row(ev.before, lit)
+        assert ev.after is not None
+        if op is Op.UPDATE and ev.before is not None:
+            key_changed = self.m.key_columns and self._key(ev.before, lit) != self._key(
+                ev.after, lit
+            )
+            if self.mode == "insert" or not self.m.key_columns:
+                return "stmt", self._update_in_place(ev.before, ev.after, lit)
+            if key_changed:
+                keys = ", ".join(quote_ident(c) for c in self.m.key_columns)
+                return "stmt", [
+                    f"DELETE FROM {self.table} WHERE ({keys}) IN ({self._key(ev.before, lit)})",
+                    self._upsert_head + self._values(ev.after, lit) + self._upsert_tail,
+                ]
+        return "upsert", self._values(ev.after, lit)
+
+    def _match(self, before: tuple[object, ...], lit: Literal) -> str:
+        if self.m.key_columns:
+            return " AND ".join(
+                f"{quote_ident(c)} = {lit(before[i])}"
+                for c, i in zip(self.m.key_columns, self.m.key_source_index, strict=True)
+            )
+        return " AND ".join(
+            f"{quote_ident(c)} <=> {lit(before[i])}"
+            for c, i in zip(self.m.target_columns, self.m.source_index, strict=True)
+        )
+
+    def _update_in_place(
+        self, before: tuple[object, ...], after: tuple[object, ...], lit: Literal
+    ) -> str:
+        sets = ", ".join(
+            f"{quote_ident(c)} = {lit(after[i])}"
+            for c, i in zip(self.m.target_columns, self.m.source_index, strict=True)
+        )
+        limit = "" if self.m.key_columns else " LIMIT 1"
+        return f"UPDATE {self.table} SET {sets} WHERE {self._match(before, lit)}{limit}"
+
+    def _delete_whole_row(self, before: tuple[object, ...], lit: Literal) -> str:
+        return f"DELETE FROM {self.table} WHERE {self._match(before, lit)} LIMIT 1"

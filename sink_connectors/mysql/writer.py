@@ -1,0 +1,259 @@
+"""``mysqlwriter``: rows into a MySQL/MariaDB table, committed with XA two-phase commit.
+
+Each writer task keeps one XA transaction open between checkpoints. ``pre_commit`` writes
+the task's Kafka offsets into ``_sluice_offsets`` inside that transaction and runs
+``XA END`` + ``XA PREPARE``: from then on the transaction survives the loss of this process
+and its connection, and only ``XA COMMIT`` / ``XA ROLLBACK`` (from any connection) decide it.
+``recover`` finds this task's prepared transactions with ``XA RECOVER``.
+
+Guarantees: exactly-once with the writer runner. Sessions use READ COMMITTED so parallel
+writer channels do not deadlock on gap locks, and ``time_zone = '+00:00'`` like the reader.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import pymysql
+
+from coordinator.errors import ConfigError, TaskFailed
+from coordinator.jdbc import JdbcUrl, parse_jdbc_url
+from coordinator.mysql_client import connect, qualified
+from schemas.events import RowEvent
+from schemas.introspect import load_table_schema
+from schemas.table import TableSchema
+from sink_connectors.base import Sink, SinkContext, SinkWriter
+from sink_connectors.mysql.statements import StatementBuilder, map_columns
+
+log = logging.getLogger("sluice.sink.mysql")
+
+OFFSETS_TABLE = "_sluice_offsets"
+ER_XAER_NOTA = 1397  # unknown XID: already decided
+
+
+class MysqlSink(Sink):
+    supports_precommit = True
+
+    def __init__(self, config: Any, context: SinkContext) -> None:
+        super().__init__(config, context)
+        self.path = "job.content[0].writer.parameter"
+        conn0 = config.connection[0]
+        self.url: JdbcUrl = parse_jdbc_url(conn0.jdbcUrl)
+        self.table_name: str = conn0.table[0]
+        self.target: TableSchema | None = None
+        self.update_key: list[str] | None = (config.updateKey or {}).get("key")
+
+    def connect(self) -> pymysql.connections.Connection:
+        return connect(
+            self.url,
+            self.config.username,
+            self.config.password.get_secret_value(),
+            where=f"{self.path}.connection[0].jdbcUrl",
+        )
+
+    def check(self) -> None:
+        conn = self.connect()
+        try:
+            self.target = self._load_target(conn)
+        finally:
+            conn.close()
+
+    def _load_target(self, conn: pymysql.connections.Connection) -> TableSchema:
+        try:
+            target = load_table_schema(conn, self.url.database, self.table_name)
+        except LookupError:
+            raise ConfigError(
+                f"{self.path}.connection[0].table[0]: table "
+                f"{self.url.database}.{self.table_name} does not exist"
+            ) from None
+        names = self.config.column_names
+        if names:
+            unknown = [n for n in names if n not in target.column_index]
+            if unknown:
+                raise ConfigError(
+                    f"{self.path}.column: {', '.join(map(repr, unknown))} not in target table "
+                    f"{target.qualified_name} (columns: {', '.join(target.column_names)})"
+                )
+        return target
+
+    def check_input(self, tables: list[TableSchema]) -> None:
+        """Fail before any row moves if a source table cannot be mapped onto the target."""
+        assert self.target is not None, "check() first"
+        for source in tables:
+            map_columns(source, self.target, self.config.column_names, self.path, self.update_key)
+
+    def _run_all(self, statements: list[str], key: str) -> None:
+        if not statements:
+            return
+        conn = self.connect()
+        try:
+            with conn.cursor() as cur:
+                for i, sql in enumerate(statements):
+                    try:
+                        cur.execute(sql)
+                    except pymysql.MySQLError as e:
+                        raise TaskFailed(f"{self.path}.{key}[{i}]: {e.args[-1]}") from None
+        finally:
+            conn.close()
+
+    def prepare_target(self) -> None:
+        self._run_all(list(self.config.preSql), "preSql")
+
+    def finish_target(self) -> None:
+        self._run_all(list(self.config.postSql), "postSql")
+
+    def build_writer(self, task_id: str) -> SinkWriter:
+        if self.target is None:
+            self.check()
+        assert self.target is not None
+        return XaMysqlWriter(self, task_id, self.target)
+
+
+class XaMysqlWriter(SinkWriter):
+    def __init__(self, sink: MysqlSink, task: str, target: TableSchema) -> None:
+        self.sink = sink
+        self.task = task
+        self.target = target
+        self.conn = sink.connect()
+        self.exactly_once = sink.context.exactly_once
+        with self.conn.cursor() as cur:
+            cur.execute("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
+            for sql in sink.config.session:
+                cur.execute(sql)
+            cur.execute(
+                f"CREATE TABLE IF NOT EXISTS {qualified(target.database, OFFSETS_TABLE)} ("
+                " job VARCHAR(190) NOT NULL, topic_partition VARCHAR(255) NOT NULL,"
+                " next_offset BIGINT NOT NULL, task VARCHAR(64) NOT NULL,"
+                " txn VARCHAR(64) NOT NULL, updated_at TIMESTAMP(6) NOT NULL,"
+                " PRIMARY KEY (job, topic_partition)) ENGINE=InnoDB"
+            )
+        self.builders: dict[tuple[str, int, tuple[str, ...]], StatementBuilder] = {}
+        self.txn: str | None = None
+        self.started = False
+        self.prepared = False
+        self.lit: Callable[[object], str] = self.conn.escape
+
+    # -- phase helpers --------------------------------------------------------------------
+    def _exec(self, sql: str, args: Any = None) -> None:
+        with self.conn.cursor() as cur:
+            cur.execute(sql, args)
+
+    def recover(
+        self, txn_prefix: str, is_committed: Callable[[str], bool]
+    ) -> list[tuple[str, bool]]:
+        resolved = []
+        with self.conn.cursor() as cur:
+            cur.execute("XA RECOVER")
+            rows = cur.fetchall()
+        for _fmt, gtrid_len, _bqual_len, data in rows:
+            raw = data if isinstance(data, bytes) else str(data).encode()
+            gtrid = raw[:gtrid_len].decode()
+            if not gtrid.startswith(txn_prefix):
+                continue
+            commit = is_committed(gtrid)
+            self._exec(f"XA {'COMMIT' if commit else 'ROLLBACK'} %s", (gtrid,))
+            resolved.append((gtrid, commit))
+        return resolved
+
+    def begin(self, txn_id: str) -> None:
+        self.txn = txn_id
+        self.started = False
+        self.prepared = False
+
+    def _start(self) -> None:
+        if self.exactly_once:
+            self._exec("XA START %s", (self.txn,))
+        else:
+            self._exec("BEGIN")
+        self.started = True
+
+    def _builder(self, source: TableSchema) -> StatementBuilder:
+        key = (source.qualified_name, source.version, source.column_names)
+        b = self.builders.get(key)
+        if b is None:
+            cfg = self.sink.config
+            mapping = map_columns(
+                source, self.target, cfg.column_names, self.sink.path, self.sink.update_key
+            )
+            b = StatementBuilder(self.target, mapping, cfg.writeMode, cfg.batchSize)
+            self.builders[key] = b
+        return b
+
+    def write(self, events: list[RowEvent]) -> None:
+        if not events:
+            return
+        if not self.started:
+            self._start()
+        # Events of one table are consecutive in practice; split on table changes.
+        start = 0
+        with self.conn.cursor() as cur:
+            for i in range(1, len(events) + 1):
+                if i == len(events) or events[i].table is not events[start].table:
+                    builder = self._builder(events[start].table)
+                    for sql in builder.statements(events[start:i], self.lit):
+                        try:
+                            cur.execute(sql)
+                        except pymysql.MySQLError as e:
+                            raise TaskFailed(
+                                f"{self.sink.path}: writing to {self.target.qualified_name} "
+                                f"failed: {e.args[-1]} (source {events[start].source.task} "
+                                f"seq {events[start].source.seq}..{events[i - 1].source.seq})"
+                            ) from None
+                    start = i
+
+    def pre_commit(self, txn_id: str, offsets: Mapping[str, int]) -> None:
+        if not self.started:
+            return
+        rows = [(self.sink.context.job, tp, off, self.task, txn_id) for tp, off in offsets.items()]
+        with self.conn.cursor() as cur:
+            if rows:
+                cur.executemany(
+                    f"INSERT INTO {qualified(self.target.database, OFFSETS_TABLE)} "
+                    "(job, topic_partition, next_offset, task, txn, updated_at) "
+                    "VALUES (%s, %s, %s, %s, %s, NOW(6)) ON DUPLICATE KEY UPDATE "
+                    "next_offset=VALUES(next_offset), task=VALUES(task), txn=VALUES(txn), "
+                    "updated_at=VALUES(updated_at)",
+                    rows,
+                )
+            if self.exactly_once:
+                cur.execute("XA END %s", (txn_id,))
+                cur.execute("XA PREPARE %s", (txn_id,))
+                self.prepared = True
+            else:
+                cur.execute("COMMIT")
+                self.started = False
+
+    def commit(self, txn_id: str) -> None:
+        if not self.prepared:
+            return
+        try:
+            self._exec("XA COMMIT %s", (txn_id,))
+        except pymysql.MySQLError as e:
+            if e.args[0] != ER_XAER_NOTA:
+                raise
+        self.prepared = False
+        self.started = False
+
+    def abort(self) -> None:
+        try:
+            if self.prepared:
+                self._exec("XA ROLLBACK %s", (self.txn,))
+            elif self.started and self.exactly_once:
+                self._exec("XA END %s", (self.txn,))
+                self._exec("XA ROLLBACK %s", (self.txn,))
+            elif self.started:
+                self._exec("ROLLBACK")
+        except pymysql.MySQLError as e:
+            # A lost connection rolls back an active transaction by itself; a prepared one is
+            # resolved by recover() on the next start.
+            log.warning("%s: rollback of %s: %s", self.task, self.txn, e)
+        self.started = False
+        self.prepared = False
+
+    def close(self) -> None:
+        # Closing a broken connection must not mask why it broke.
+        with contextlib.suppress(Exception):
+            self.conn.close()

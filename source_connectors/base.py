@@ -1,0 +1,90 @@
+"""The source contract. A source is a factory of parts; each part is read by one reader task.
+
+Modelled on Bytewax's partitioned sources and Kafka Connect's ``SourceTask``: the runner
+(``coordinator.reader_task``) owns Kafka, transactions, barriers and retries; a source only
+reads. A source *declares* what it can do so the runner can refuse a job up front instead of
+failing halfway:
+
+* ``supports_resume`` — a part can restart from the state its ``snapshot()`` returned. Without
+  it, exactly-once delivery is impossible and the runner says so before starting.
+* ``bounded`` — parts end (a table copy) or run forever (a binlog).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from schemas.events import RowEvent
+from schemas.table import TableSchema
+
+
+@dataclass(frozen=True)
+class SourceContext:
+    job: str
+    reader_channels: int
+    restore_column: str | None = None
+    """FlinkX ``setting.restore.restoreColumnName``: the column a part resumes after."""
+
+
+class SourcePartReader(ABC):
+    """Reads one part. Used by exactly one reader task at a time, from one thread."""
+
+    @abstractmethod
+    def next_batch(self) -> list[RowEvent] | None:
+        """The next events, in source order.
+
+        Returns ``None`` once a bounded part is exhausted, and ``[]`` when an unbounded part has
+        nothing right now. A batch always ends at a source-transaction boundary, so the runner
+        may place a checkpoint barrier after any batch without splitting a source transaction.
+        """
+
+    @abstractmethod
+    def snapshot(self) -> dict[str, str]:
+        """The position right after the last event returned by ``next_batch``.
+
+        The runner commits it in the same Kafka transaction as those events; passing it back to
+        ``Source.build_part`` must resume with the next event, none skipped or repeated.
+        """
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release connections. Correctness must not depend on it being called."""
+
+
+class Source(ABC):
+    """A configured source: checks itself, splits the work, builds part readers."""
+
+    supports_resume: ClassVar[bool] = False
+    bounded: ClassVar[bool] = True
+
+    def __init__(self, config: Any, context: SourceContext) -> None:
+        self.config = config
+        self.context = context
+
+    @abstractmethod
+    def check(self) -> None:
+        """Connect and verify everything the job needs (tables, columns, privileges).
+
+        Called once, before any topic is created or any row moves. Raises ``ConfigError`` /
+        ``ConnectError`` with a message naming the table, column or URL at fault.
+        """
+
+    @abstractmethod
+    def list_parts(self) -> list[str]:
+        """Stable ids of the parts, one reader task each (``reader_channels`` of them, usually)."""
+
+    @abstractmethod
+    def build_part(
+        self, part_id: str, task: str, resume_state: dict[str, str] | None
+    ) -> SourcePartReader:
+        """A reader for ``part_id`` run by reader task ``task`` (which names its events),
+        positioned after ``resume_state`` (None: from the start)."""
+
+    def estimate_rows(self) -> int | None:
+        """Rough number of rows a bounded source will produce, for progress and ETA."""
+        return None
+
+    def tables(self) -> list[TableSchema]:
+        """The tables this source reads, as known after ``check()``."""
+        return []

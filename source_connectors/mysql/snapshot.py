@@ -1,0 +1,390 @@
+"""``mysqlreader``: a full-table read, split across reader channels on ``splitPk``.
+
+Each part runs one streaming ``SELECT`` (an unbuffered cursor: memory does not grow with the
+table) ordered by its *resume key* — ``restoreColumnName``, else ``splitPk``, else the primary
+key — so a restarted part continues with ``WHERE key > last`` and re-reads nothing. Parts are
+computed once per job run by the coordinator (``list_parts``) and travel in the plan, so every
+task agrees on the ranges even if the table changes meanwhile.
+
+Splits, as in FlinkX:
+* ``range`` (default): ``[min, max]`` of ``splitPk`` cut into N contiguous ranges;
+* ``mod``: channel i reads ``splitPk MOD N = i`` (negative keys included).
+
+Guarantees: resumable (exactly-once) whenever a resume key exists; without one (a table with
+no primary key, no splitPk, no restoreColumnName) the source cannot resume, and the job must
+run at-least-once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from typing import Any
+
+import pymysql
+from pymysql.constants import FIELD_TYPE
+from pymysql.constants import FLAG as FIELD_FLAG
+
+from coordinator.errors import ConfigError, ConnectError
+from coordinator.jdbc import JdbcUrl, parse_jdbc_url
+from coordinator.mysql_client import connect, qualified, query_one, quote_ident
+from schemas.events import Op, RowEvent, SourcePosition
+from schemas.introspect import load_table_schema
+from schemas.table import Column, TableSchema
+from source_connectors.base import Source, SourceContext, SourcePartReader
+
+_INTEGER_TYPES = {"tinyint", "smallint", "mediumint", "int", "integer", "bigint"}
+
+
+class MysqlSnapshotSource(Source):
+    supports_resume = True
+    bounded = True
+
+    def __init__(self, config: Any, context: SourceContext) -> None:
+        super().__init__(config, context)
+        self.path = "job.content[0].reader.parameter"
+        conn0 = config.connection[0]
+        if len(config.connection) > 1 or len(conn0.jdbcUrl) > 1 or len(conn0.table) > 1:
+            raise ConfigError(
+                f"{self.path}.connection: one jdbcUrl and one table per job is supported for now"
+            )
+        self.url: JdbcUrl = parse_jdbc_url(conn0.jdbcUrl[0])
+        self.table_name: str = conn0.table[0]
+        self._schema: TableSchema | None = None
+
+    # -- connections and the table's shape ------------------------------------------------
+    def _connect(self, streaming: bool = False) -> pymysql.connections.Connection:
+        return connect(
+            self.url,
+            self.config.username,
+            self.config.password.get_secret_value(),
+            where=f"{self.path}.connection[0].jdbcUrl[0]",
+            read_timeout=self.config.queryTimeOut or None,
+            streaming=streaming,
+        )
+
+    def check(self) -> None:
+        conn = self._connect()
+        try:
+            self._schema = self._load_schema(conn)
+            key = self.resume_key()
+            if self.config.splitPk:
+                self._check_split_pk(self._full_table(conn))
+            for k in key:
+                if k not in self._schema.column_index:
+                    raise ConfigError(
+                        f"{self.path}.column: the resume key column {k!r} must be read too"
+                    )
+        finally:
+            conn.close()
+
+    def _check_split_pk(self, table: TableSchema) -> None:
+        name = self.config.splitPk
+        where = f"{self.path}.splitPk"
+        if name not in table.column_index:
+            raise ConfigError(
+                f"{where}: column {name!r} does not exist in table {table.qualified_name}"
+            )
+        col = table.column(name)
+        if col.data_type not in _INTEGER_TYPES:
+            raise ConfigError(
+                f"{where}: column {name!r} of {table.qualified_name} is {col.column_type}; "
+                "splitPk must be an integer column"
+            )
+
+    def _full_table(self, conn: pymysql.connections.Connection) -> TableSchema:
+        try:
+            return load_table_schema(conn, self.url.database, self.table_name)
+        except LookupError:
+            raise ConfigError(
+                f"{self.path}.connection[0].table[0]: table "
+                f"{self.url.database}.{self.table_name} does not exist"
+            ) from None
+
+    def _load_schema(self, conn: pymysql.connections.Connection) -> TableSchema:
+        """The read columns, typed from ``information_schema`` (``customSql``: from the
+        result's own column descriptions via a zero-row temporary table)."""
+        if self.config.customSql:
+            return self._custom_sql_schema(conn)
+        full = self._full_table(conn)
+        names = self.config.column_names
+        if names is None:
+            return full
+        missing = [n for n in names if n not in full.column_index]
+        if missing:
+            raise ConfigError(
+                f"{self.path}.column: {', '.join(repr(m) for m in missing)} not in table "
+                f"{full.qualified_name} (columns: {', '.join(full.column_names)})"
+            )
+        return TableSchema(
+            database=full.database,
+            table=full.table,
+            columns=tuple(full.column(n) for n in names),
+            primary_key=full.primary_key if all(k in names for k in full.primary_key) else (),
+            version=full.version,
+        )
+
+    def _custom_sql_schema(self, conn: pymysql.connections.Connection) -> TableSchema:
+        """Columns of ``customSql`` from the server's result metadata (a zero-row run)."""
+        with conn.cursor() as cur:
+            try:
+                cur.execute(f"SELECT * FROM ({self.config.customSql}) AS _sluice_probe LIMIT 0")
+            except pymysql.MySQLError as e:
+                raise ConfigError(f"{self.path}.customSql: the query fails: {e.args[-1]}") from None
+            fields = cur._result.fields
+        columns = tuple(column_from_field(f) for f in fields)
+        return TableSchema(self.url.database, self.table_name, columns, (), 1)
+
+    def tables(self) -> list[TableSchema]:
+        return [self._schema] if self._schema else []
+
+    def resume_key(self) -> tuple[str, ...]:
+        """Columns the part's query is ordered by, and resumes after."""
+        assert self._schema is not None, "check() first"
+        restore = getattr(self.context, "restore_column", None)
+        if restore:
+            return (restore,)
+        if self.config.splitPk:
+            return (self.config.splitPk,)
+        return self._schema.primary_key
+
+    # -- splitting ------------------------------------------------------------------------
+    def list_parts(self) -> list[str]:
+        n = self.context.reader_channels
+        if not self.config.splitPk or n == 1:
+            return [json.dumps({"i": 0, "n": 1})]
+        if self.config.splitStrategy == "mod":
+            return [json.dumps({"i": i, "n": n, "mod": True}) for i in range(n)]
+        conn = self._connect()
+        try:
+            lo, hi = query_one(
+                conn,
+                f"SELECT MIN({quote_ident(self.config.splitPk)}), MAX({quote_ident(self.config.splitPk)}) "
+                f"FROM {self._from_clause()}{self._where_clause()}",
+            )
+        finally:
+            conn.close()
+        if lo is None:
+            return [json.dumps({"i": 0, "n": 1})]
+        lo, hi = int(lo), int(hi)
+        step = max(1, -(-(hi - lo + 1) // n))
+        parts = []
+        for i in range(n):
+            start = lo + i * step
+            if start > hi:
+                break
+            end = min(hi, start + step - 1)
+            parts.append(json.dumps({"i": i, "n": n, "lo": start, "hi": end}))
+        return parts
+
+    def estimate_rows(self) -> int | None:
+        conn = self._connect()
+        try:
+            row = query_one(
+                conn,
+                "SELECT TABLE_ROWS FROM information_schema.TABLES WHERE TABLE_SCHEMA=%s AND TABLE_NAME=%s",
+                (self.url.database, self.table_name),
+            )
+            return int(row[0]) if row and row[0] is not None else None
+        finally:
+            conn.close()
+
+    def _from_clause(self) -> str:
+        if self.config.customSql:
+            return f"({self.config.customSql}) AS _sluice_custom"
+        return qualified(self.url.database, self.table_name)
+
+    def _from_clause_escaped(self) -> str:
+        """``_from_clause`` for a query run with parameters (user SQL may contain ``%``)."""
+        return _literal_percent(self._from_clause())
+
+    def _where_clause(self) -> str:
+        return f" WHERE ({self.config.where})" if self.config.where else ""
+
+    def build_part(
+        self, part_id: str, task: str, resume_state: dict[str, str] | None
+    ) -> SourcePartReader:
+        if self._schema is None:
+            self.check()
+        return SnapshotPartReader(self, part_id, task, json.loads(part_id), resume_state or {})
+
+
+class SnapshotPartReader(SourcePartReader):
+    def __init__(
+        self,
+        source: MysqlSnapshotSource,
+        part_id: str,
+        task: str,
+        part: dict[str, Any],
+        state: dict[str, str],
+    ) -> None:
+        self.source = source
+        self.part_id = part_id
+        self.task = task
+        self.schema = source._schema
+        assert self.schema is not None
+        self.key = source.resume_key()
+        self.key_idx = [self.schema.column_index[k] for k in self.key]
+        self.seq = int(state.get("seq", 0))
+        self.last_key: list[str] | None = json.loads(state["last"]) if "last" in state else None
+        self.fetch_size = source.config.fetchSize
+        self.conn = source._connect(streaming=True)
+        with self.conn.cursor() as cur:
+            # A slow Kafka must not make the server give up on our streaming result.
+            cur.execute("SET SESSION net_write_timeout = 3600")
+        self.cursor = self.conn.cursor()
+        sql, args = self._query(part)
+        try:
+            self.cursor.execute(sql, args)
+        except pymysql.MySQLError as e:
+            raise ConnectError(
+                f"{source.path}: the read query failed: {e.args[-1]}  (SQL: {sql})"
+            ) from None
+        self.done = False
+
+    def _query(self, part: dict[str, Any]) -> tuple[str, list[Any]]:
+        src = self.source
+        cols = ", ".join(_select_expr(c) for c in self.schema.columns)  # type: ignore[union-attr]
+        conds: list[str] = []
+        args: list[Any] = []
+        if src.config.where:
+            conds.append(f"({_literal_percent(src.config.where)})")
+        split = quote_ident(src.config.splitPk) if src.config.splitPk else None
+        if split and part.get("mod"):
+            conds.append(f"MOD(MOD({split}, %s) + %s, %s) = %s")
+            args += [part["n"], part["n"], part["n"], part["i"]]
+        elif split and "lo" in part:
+            conds.append(f"{split} BETWEEN %s AND %s")
+            args += [part["lo"], part["hi"]]
+        if self.last_key is not None and self.key:
+            keys = ", ".join(quote_ident(k) for k in self.key)
+            marks = ", ".join(["%s"] * len(self.key))
+            conds.append(f"({keys}) > ({marks})")
+            args += self.last_key
+        where = (" WHERE " + " AND ".join(conds)) if conds else ""
+        order = (" ORDER BY " + ", ".join(quote_ident(k) for k in self.key)) if self.key else ""
+        return f"SELECT {cols} FROM {src._from_clause_escaped()}{where}{order}", args
+
+    def next_batch(self) -> list[RowEvent] | None:
+        if self.done:
+            return None
+        rows = self.cursor.fetchmany(self.fetch_size)
+        if not rows:
+            self.done = True
+            return None
+        now = int(time.time() * 1000)
+        schema = self.schema
+        assert schema is not None
+        events = []
+        seq = self.seq
+        for row in rows:
+            seq += 1
+            events.append(
+                RowEvent(
+                    Op.SNAPSHOT,
+                    schema,
+                    None,
+                    row,
+                    SourcePosition(task=self.task, chunk=self.part_id, seq=seq),
+                    now,
+                )
+            )
+        self.seq = seq
+        if self.key_idx:
+            last = rows[-1]
+            self.last_key = [_key_text(last[i]) for i in self.key_idx]
+        return events
+
+    def snapshot(self) -> dict[str, str]:
+        state = {"seq": str(self.seq)}
+        if self.last_key is not None:
+            state["last"] = json.dumps(self.last_key)
+        return state
+
+    def close(self) -> None:
+        # Closing a broken connection must not mask why it broke.
+        with contextlib.suppress(Exception):
+            self.conn.close()
+
+
+def _literal_percent(sql: str) -> str:
+    """User SQL (``where``, ``customSql``) inside a query run with parameters: PyMySQL
+    formats it with ``%``, so a literal ``%`` (``id % 2 = 0``, ``LIKE 'a%'``) is doubled."""
+    return sql.replace("%", "%%")
+
+
+def _select_expr(col: Column) -> str:
+    """The column as the reader selects it. A FLOAT travels the text protocol rounded to six
+    digits; widened to DOUBLE it arrives exact, and the writer's FLOAT column rounds it back
+    to the very same 32-bit value."""
+    q = quote_ident(col.name)
+    if col.data_type == "float":
+        return f"CAST({q} AS DOUBLE) AS {q}"
+    return q
+
+
+def _key_text(value: Any) -> Any:
+    """Resume-key values as JSON-safe scalars PyMySQL can pass back as parameters."""
+    if value is None or isinstance(value, int | float | str):
+        return value
+    if isinstance(value, bytes):
+        return value.decode("latin-1")
+    return str(value)
+
+
+_FIELD_TYPES = {
+    FIELD_TYPE.TINY: "tinyint",
+    FIELD_TYPE.SHORT: "smallint",
+    FIELD_TYPE.INT24: "mediumint",
+    FIELD_TYPE.LONG: "int",
+    FIELD_TYPE.LONGLONG: "bigint",
+    FIELD_TYPE.FLOAT: "float",
+    FIELD_TYPE.DOUBLE: "double",
+    FIELD_TYPE.DECIMAL: "decimal",
+    FIELD_TYPE.NEWDECIMAL: "decimal",
+    FIELD_TYPE.DATE: "date",
+    FIELD_TYPE.NEWDATE: "date",
+    FIELD_TYPE.TIME: "time",
+    FIELD_TYPE.DATETIME: "datetime",
+    FIELD_TYPE.TIMESTAMP: "timestamp",
+    FIELD_TYPE.YEAR: "year",
+    FIELD_TYPE.BIT: "bit",
+    FIELD_TYPE.JSON: "json",
+}
+_BINARY_CHARSET = 63
+
+
+def column_from_field(field: Any) -> Column:
+    """A :class:`Column` from a result-set field (for ``customSql``, which has no table)."""
+    code, flags, length, scale = field.type_code, field.flags, field.length, field.scale
+    unsigned = bool(flags & FIELD_FLAG.UNSIGNED)
+    binary = field.charsetnr == _BINARY_CHARSET
+    data_type = _FIELD_TYPES.get(code)
+    precision = None
+    if data_type == "decimal":
+        precision = length - (1 if scale else 0) - (0 if unsigned else 1)
+        column_type = f"decimal({precision},{scale})"
+    elif data_type in ("datetime", "timestamp", "time"):
+        column_type = f"{data_type}({scale})" if scale else data_type
+    elif data_type == "bit":
+        column_type = f"bit({length})"
+    elif data_type is not None:
+        column_type = data_type
+    elif code in (FIELD_TYPE.STRING, FIELD_TYPE.VAR_STRING, FIELD_TYPE.VARCHAR):
+        data_type = "varbinary" if binary else "varchar"
+        column_type = f"{data_type}({length})"
+    else:  # the BLOB family: TEXT when it has a character set
+        data_type = "longblob" if binary else "longtext"
+        column_type = data_type
+    if unsigned and data_type in _INTEGER_TYPES | {"decimal", "float", "double"}:
+        column_type += " unsigned"
+    return Column(
+        name=field.name,
+        data_type=data_type,
+        column_type=column_type,
+        nullable=not (flags & FIELD_FLAG.NOT_NULL),
+        numeric_precision=precision,
+        numeric_scale=scale if data_type == "decimal" else None,
+        datetime_precision=scale if data_type in ("datetime", "timestamp", "time") else None,
+    )

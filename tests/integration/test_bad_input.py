@@ -1,0 +1,126 @@
+"""Bad input: a clear error naming the problem and where, a non-zero exit, no traceback, and
+the target untouched (its preSql, which would empty it, never runs)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.support import mysql_connect, mysql_job, table_fingerprint
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def tables(mysql_url, mysql_database):
+    conn = mysql_connect(mysql_url, mysql_database)
+    with conn.cursor() as cur:
+        cur.execute("CREATE TABLE src (id BIGINT PRIMARY KEY, name VARCHAR(20))")
+        cur.execute("INSERT INTO src VALUES (1, 'a'), (2, 'b'), (3, 'c')")
+        cur.execute("CREATE TABLE dst (id BIGINT PRIMARY KEY, name VARCHAR(20))")
+        cur.execute("INSERT INTO dst VALUES (7, 'keep'), (8, 'me')")
+    yield conn, mysql_database
+    conn.close()
+
+
+def run_cli(
+    job_text: str, tmp_path: Path, kafka_bootstrap: str
+) -> subprocess.CompletedProcess[str]:
+    path = tmp_path / "job.json"
+    path.write_text(job_text)
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "coordinator.cli",
+            "run",
+            str(path),
+            "-q",
+            "--bootstrap-servers",
+            kafka_bootstrap,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def _job(mysql_url, db, name, **kw) -> dict:
+    job = mysql_job(
+        mysql_url, db, "src", "dst", name=name, writer_extra={"preSql": ["DELETE FROM dst"]}, **kw
+    )
+    return job
+
+
+def _set(job: dict, side: str, key: str, value) -> dict:
+    job["job"]["content"][0][side]["parameter"][key] = value
+    return job
+
+
+CASES = {
+    "malformed_json": (lambda j: json.dumps(j)[:-40], ["invalid JSON", "job.json:1:"]),
+    "unknown_reader": (
+        lambda j: json.dumps(_rename(j, "mysqlreadr")),
+        ["mysqlreadr", "mysqlreader"],
+    ),
+    "missing_table": (
+        lambda j: json.dumps(
+            _set(j, "reader", "connection", [{"jdbcUrl": _url(j), "table": ["nope"]}])
+        ),
+        ["nope", "does not exist"],
+    ),
+    "wrong_password": (
+        lambda j: json.dumps(_set(j, "reader", "password", "wrong-password")),
+        ["access denied"],
+    ),
+    "unreachable_host": (
+        lambda j: json.dumps(
+            _set(
+                j,
+                "reader",
+                "connection",
+                [{"jdbcUrl": ["jdbc:mysql://127.0.0.1:1/x"], "table": ["src"]}],
+            )
+        ),
+        ["cannot connect", "127.0.0.1:1"],
+    ),
+    "unknown_write_mode": (
+        lambda j: json.dumps(_set(j, "writer", "writeMode", "upsert")),
+        ["writeMode", "upsert"],
+    ),
+    "non_numeric_split_pk": (
+        lambda j: json.dumps(_set(j, "reader", "splitPk", "name")),
+        ["splitPk", "integer"],
+    ),
+}
+
+
+def _rename(job: dict, name: str) -> dict:
+    job["job"]["content"][0]["reader"]["name"] = name
+    return job
+
+
+def _url(job: dict) -> list[str]:
+    return job["job"]["content"][0]["reader"]["parameter"]["connection"][0]["jdbcUrl"]
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_bad_input_is_one_clear_line_and_target_untouched(
+    case, tables, mysql_url, kafka_bootstrap, unique_name, tmp_path
+):
+    conn, db = tables
+    before = table_fingerprint(conn, db, "dst")
+    make_text, expected = CASES[case]
+    out = run_cli(make_text(_job(mysql_url, db, unique_name, channel=2)), tmp_path, kafka_bootstrap)
+    assert out.returncode != 0
+    assert "Traceback" not in out.stderr, out.stderr
+    errors = [line for line in out.stderr.splitlines() if line.startswith("sluice: error:")]
+    assert len(errors) == 1, out.stderr
+    for word in expected:
+        assert word in errors[0], f"{word!r} not in {errors[0]!r}"
+    assert "wrong-password" not in out.stderr + out.stdout
+    assert table_fingerprint(conn, db, "dst") == before
