@@ -42,6 +42,9 @@ class CheckpointCoordinator:
         self.durations: list[float] = []
         self._triggered_at = 0.0
         self._ack_count = 0
+        self.rows_committed = 0
+        """Rows applied by committed writer checkpoints of this run (exact: one ack per
+        committed sink transaction)."""
 
     def resume(self) -> None:
         """Pick up numbering and completion from a run that was interrupted."""
@@ -55,6 +58,7 @@ class CheckpointCoordinator:
         self._ack_count = len(self.listener.acks)
         topic_prefix = f"{self.plan.data_topic}:"
         for ack in new:
+            self.rows_committed += ack.rows
             for tp in ack.offsets:
                 p = int(tp.removeprefix(topic_prefix))
                 self.acked[p] = max(self.acked[p], ack.checkpoint)
@@ -80,6 +84,15 @@ class CheckpointCoordinator:
             self.trigger_producer.trigger(self.triggered)
             self.last_trigger_at = self._triggered_at = now
             self.rows_at_trigger = rows_read
+
+    def trigger_now(self) -> int:
+        """Trigger a checkpoint at once (unless one is in flight); returns its number."""
+        if self.triggered > self.completed:
+            return self.triggered
+        self.triggered += 1
+        self.trigger_producer.trigger(self.triggered)
+        self.last_trigger_at = self._triggered_at = time.monotonic()
+        return self.triggered
 
     @property
     def all_final(self) -> bool:

@@ -10,18 +10,16 @@ from __future__ import annotations
 
 import json
 import logging
-import multiprocessing as mp
-import queue
+import os
+import signal
 import time
-import traceback
-from dataclasses import dataclass, field
 from typing import Any
 
 from confluent_kafka import Producer
 
+from coordinator import faults
 from coordinator.checkpoint import CheckpointCoordinator
 from coordinator.connectors import build_sink, build_source, exactly_once
-from coordinator.errors import SluiceError, TaskFailed
 from coordinator.kafka_io import (
     OFFSETS_TOPIC,
     STATUS_TOPIC,
@@ -33,42 +31,13 @@ from coordinator.kafka_io import (
     read_to_end,
 )
 from coordinator.plan import JobPlan, safe_name
+from coordinator.positions import load_positions
 from coordinator.progress import ProgressDisplay, Summary
-from coordinator.reporting import QueueReporter, TaskCounters
+from coordinator.supervisor import TaskSupervisor
 from schemas.registry import make_registry
 from schemas.serde import EventSerde
 
 log = logging.getLogger("sluice.run")
-
-
-def _task_main(kind: str, plan: JobPlan, index: int, events: Any, stop: Any, level: int) -> None:
-    """Entry point of a task process."""
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    reporter = QueueReporter(events)
-    task = f"{kind}-{index}"
-    try:
-        if kind == "reader":
-            from coordinator.reader_task import run_reader
-
-            run_reader(plan, index, reporter)
-        else:
-            from coordinator.writer_task import run_writer
-
-            run_writer(plan, index, reporter, stop)
-    except SluiceError as e:
-        reporter.failed(task, str(e))
-        raise SystemExit(1) from None
-    except Exception as e:  # noqa: BLE001 - reported to the runner, then the task ends
-        log.error("%s crashed:\n%s", task, traceback.format_exc())
-        reporter.failed(task, f"internal error: {type(e).__name__}: {e}")
-        raise SystemExit(1) from None
-
-
-@dataclass
-class TaskState:
-    process: Any
-    counters: TaskCounters = field(default_factory=TaskCounters)
-    finished: bool = False
 
 
 class LocalJobRunner:
@@ -76,7 +45,6 @@ class LocalJobRunner:
         self.job = job
         self.bootstrap = job.setting.kafka.bootstrap_servers or bootstrap
         self.quiet = quiet
-        self.ctx = mp.get_context("spawn")
 
     # -- planning -------------------------------------------------------------------------
     def _previous_run(self) -> dict[str, Any] | None:
@@ -181,7 +149,7 @@ class LocalJobRunner:
         )
         return plan, resumed, source, sink
 
-    # -- running --------------------------------------------------------------------------
+    # -- running ---------------------------------------------------------------------------
     def run(self) -> Summary:
         started = time.monotonic()
         plan, resumed, source, sink = self.plan()
@@ -193,112 +161,94 @@ class LocalJobRunner:
         else:
             sink.prepare_target()
         self._publish_status(plan, "RUNNING")
-        estimate = source.estimate_rows()
+        estimate = source.estimate_rows() if source.bounded else None
         serde = EventSerde(make_registry(plan.bootstrap, plan.schema_registry_url))
         coordinator = CheckpointCoordinator(plan, serde)
         if resumed:
             coordinator.resume()
-        events = self.ctx.Queue()
-        stop = self.ctx.Event()
-        level = logging.getLogger().getEffectiveLevel()
-        tasks: dict[str, TaskState] = {}
-        for kind, count in (("writer", plan.writer_count), ("reader", len(plan.reader_parts))):
-            for i in range(count):
-                proc = self.ctx.Process(
-                    target=_task_main,
-                    args=(kind, plan, i, events, stop, level),
-                    name=f"sluice-{kind}-{i}",
-                    daemon=True,
-                )
-                proc.start()
-                tasks[f"{kind}-{i}"] = TaskState(proc)
+        supervisor = TaskSupervisor(
+            plan,
+            self.job.setting.restore.max_restarts,
+            faults.parse(os.environ.get(faults.ENV, "")),
+        )
+        supervisor.start_all()
         display = ProgressDisplay(estimate=estimate) if not self.quiet else None
         status = "FAILED"
-        try:
-            self._supervise(plan, tasks, events, coordinator, display)
-            sink.finish_target()
-            status = "FINISHED"
-        finally:
-            stop.set()
-            for state in tasks.values():
-                state.process.join(timeout=30)
-                if state.process.is_alive():
-                    state.process.kill()
-                    state.process.join()
-            if display:
-                display.close()
-            coordinator.close()
-            self._publish_status(plan, status, checkpoint=coordinator.completed)
-        read = [s.counters for t, s in tasks.items() if t.startswith("reader")]
-        written = [s.counters for t, s in tasks.items() if t.startswith("writer")]
+        with _StopRequests() as stop_requested:
+            try:
+                finished = self._supervise(plan, supervisor, coordinator, display, stop_requested)
+                if finished:
+                    sink.finish_target()
+                status = "FINISHED" if finished else "STOPPED"
+            finally:
+                supervisor.stop("reader")
+                supervisor.stop("writer")
+                if display:
+                    display.close()
+                coordinator.close()
+                self._publish_status(plan, status, checkpoint=coordinator.completed)
+        positions = load_positions(plan.bootstrap, plan.offsets_key(""))
         return Summary(
             job=plan.job_name,
             run=plan.run_id,
             status=status.lower(),
-            numRead=sum(c.rows for c in read),
-            numWrite=sum(c.rows for c in written),
-            byteRead=sum(c.bytes for c in read),
-            byteWrite=sum(c.bytes for c in written),
-            errors=sum(c.errors for c in read + written),
+            # Exact, from what Kafka committed: events the readers committed, rows the
+            # writers' committed checkpoints applied (restarts re-read, but never count twice).
+            numRead=sum(p.seq for p in positions.values()),
+            numWrite=coordinator.rows_committed,
+            byteRead=supervisor.bytes("reader"),
+            byteWrite=supervisor.bytes("writer"),
+            errors=0,
             checkpoints=coordinator.completed,
             duration_s=time.monotonic() - started,
+            restarts=supervisor.restarts_total,
         )
 
     def _supervise(
         self,
         plan: JobPlan,
-        tasks: dict[str, TaskState],
-        events: Any,
+        supervisor: TaskSupervisor,
         coordinator: CheckpointCoordinator,
         display: ProgressDisplay | None,
-    ) -> None:
+        stop_requested: _StopRequests,
+    ) -> bool:
+        """Until the job is done (True) or a stop request was honoured (False)."""
+        final_checkpoint: int | None = None
         while True:
-            try:
-                kind, task, payload = events.get(timeout=0.1)
-                state = tasks[task]
-                if kind == "failed":
-                    raise TaskFailed(f"job {plan.job_name}: {task} failed: {payload}")
-                state.counters = payload
-                if kind == "finished":
-                    state.finished = True
-                while True:  # drain what else is queued without waiting
-                    kind, task, payload = events.get_nowait()
-                    if kind == "failed":
-                        raise TaskFailed(f"job {plan.job_name}: {task} failed: {payload}")
-                    tasks[task].counters = payload
-                    if kind == "finished":
-                        tasks[task].finished = True
-            except queue.Empty:
-                pass
-            for name, state in tasks.items():
-                code = state.process.exitcode
-                if code not in (None, 0):
-                    time.sleep(0.2)  # let its "failed" message arrive first
-                    try:
-                        kind, task, payload = events.get(timeout=0.5)
-                        if kind == "failed":
-                            raise TaskFailed(f"job {plan.job_name}: {task} failed: {payload}")
-                    except queue.Empty:
-                        pass
-                    raise TaskFailed(f"job {plan.job_name}: {name} died (exit code {code})")
-            rows_read = sum(s.counters.rows for t, s in tasks.items() if t.startswith("reader"))
-            rows_written = sum(s.counters.rows for t, s in tasks.items() if t.startswith("writer"))
+            supervisor.poll(0.1)
+            rows_read = supervisor.rows("reader")
             coordinator.poll(rows_read)
             if display:
-                display.update(rows_read, rows_written, coordinator.completed)
-            readers_done = all(s.finished for t, s in tasks.items() if t.startswith("reader"))
-            if readers_done and coordinator.all_final:
-                # Writers report their last counters once they committed the final cut.
-                deadline = time.monotonic() + 5
-                while time.monotonic() < deadline and not all(
-                    s.finished
-                    for t, s in tasks.items()
-                    if t.startswith("writer") and s.counters.rows
-                ):
-                    try:
-                        kind, task, payload = events.get(timeout=0.1)
-                        tasks[task].counters = payload
-                        tasks[task].finished = tasks[task].finished or kind == "finished"
-                    except queue.Empty:
-                        pass
-                return
+                display.update(rows_read, supervisor.rows("writer"), coordinator.completed)
+            if supervisor.all_finished("reader") and coordinator.all_final:
+                return True
+            if stop_requested.requested and final_checkpoint is None:
+                # Stop with a checkpoint: everything before it lands in the sink; what the
+                # readers commit after it is applied by the next run (isRestore).
+                final_checkpoint = coordinator.trigger_now()
+                log.info("stopping: waiting for checkpoint %d", final_checkpoint)
+            if final_checkpoint is not None and coordinator.completed >= final_checkpoint:
+                return False
+
+
+class _StopRequests:
+    """SIGINT/SIGTERM ask the run to stop at the next checkpoint; a second one aborts."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous: dict[int, Any] = {}
+
+    def _handle(self, signum: int, _frame: Any) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        log.warning("%s received: stopping after the next checkpoint", signal.Signals(signum).name)
+
+    def __enter__(self) -> _StopRequests:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)

@@ -39,6 +39,7 @@ class Summary:
     errors: int
     checkpoints: int
     duration_s: float
+    restarts: int = 0
 
     def text(self) -> str:
         rate = self.numWrite / self.duration_s if self.duration_s > 0 else 0.0
@@ -47,7 +48,8 @@ class Summary:
                 f"job {self.job} (run {self.run}) {self.status} in {self.duration_s:.1f}s",
                 f"  numRead   {self.numRead:>12,}   byteRead  {human_bytes(self.byteRead):>10}",
                 f"  numWrite  {self.numWrite:>12,}   byteWrite {human_bytes(self.byteWrite):>10}",
-                f"  errors    {self.errors:>12,}   checkpoints {self.checkpoints}",
+                f"  errors    {self.errors:>12,}   checkpoints {self.checkpoints}"
+                + (f"   task restarts {self.restarts}" if self.restarts else ""),
                 f"  rows/s    {rate:>12,.0f}",
             ]
         )

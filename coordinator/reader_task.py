@@ -20,6 +20,7 @@ from confluent_kafka import KafkaException, Producer
 
 from coordinator.connectors import build_source
 from coordinator.control import ControlListener
+from coordinator.faults import NO_FAULTS, Faults
 from coordinator.kafka_io import OFFSETS_TOPIC, producer_config
 from coordinator.plan import JobPlan
 from coordinator.positions import TaskPosition, load_positions
@@ -49,8 +50,17 @@ def record_key(event: RowEvent) -> bytes | None:
 
 
 class ReaderTask:
-    def __init__(self, plan: JobPlan, index: int, reporter: TaskReporter) -> None:
+    def __init__(
+        self,
+        plan: JobPlan,
+        index: int,
+        reporter: TaskReporter,
+        stop: Any = None,
+        faults: Faults = NO_FAULTS,
+    ) -> None:
         self.plan = plan
+        self.stop = stop
+        self.faults = faults
         self.part = plan.reader_parts[index]
         self.task = plan.reader_tasks[index]
         self.reporter = reporter
@@ -99,6 +109,13 @@ class ReaderTask:
                 self.counters.rows += len(batch)
                 rows_in_txn += len(batch)
                 state.seq = batch[-1].source.seq
+                self.faults.hit("mid_txn")
+            if self.stop is not None and self.stop.is_set():
+                # Asked to stop (e.g. SIGTERM of an endless job): commit what was read so
+                # far with its position, so the next run resumes right after it.
+                self._commit(state, reader.snapshot(), barrier=None)
+                self.reporter.progress(self.task, self.counters, force=True)
+                return
             control.poll(0)
             trigger = control.latest_trigger if control.latest_trigger > state.checkpoint else None
             now = time.monotonic()
@@ -167,7 +184,10 @@ class ReaderTask:
             state.final_offsets = final_offsets
         self.producer.produce(OFFSETS_TOPIC, state.to_json(), self.offsets_key.encode())
         self.producer.commit_transaction(60)
+        self.faults.hit("after_commit")
 
 
-def run_reader(plan: JobPlan, index: int, reporter: TaskReporter) -> None:
-    ReaderTask(plan, index, reporter).run()
+def run_reader(
+    plan: JobPlan, index: int, reporter: TaskReporter, stop: Any, faults: Faults
+) -> None:
+    ReaderTask(plan, index, reporter, stop, faults).run()

@@ -21,8 +21,8 @@ class TaskCounters:
 
 
 class TaskReporter(Protocol):
-    def progress(self, task: str, counters: TaskCounters) -> None: ...
-    def failed(self, task: str, message: str) -> None: ...
+    def progress(self, task: str, counters: TaskCounters, force: bool = False) -> None: ...
+    def failed(self, task: str, message: str, retriable: bool) -> None: ...
     def finished(self, task: str, counters: TaskCounters) -> None: ...
 
 
@@ -35,14 +35,14 @@ class QueueReporter:
         self.interval = interval
         self._last = 0.0
 
-    def progress(self, task: str, counters: TaskCounters) -> None:
+    def progress(self, task: str, counters: TaskCounters, force: bool = False) -> None:
         now = time.monotonic()
-        if now - self._last >= self.interval:
+        if force or now - self._last >= self.interval:
             self._last = now
             self.queue.put(("progress", task, counters))
 
-    def failed(self, task: str, message: str) -> None:
-        self.queue.put(("failed", task, message))
+    def failed(self, task: str, message: str, retriable: bool) -> None:
+        self.queue.put(("failed", task, (message, retriable)))
 
     def finished(self, task: str, counters: TaskCounters) -> None:
         self.queue.put(("finished", task, counters))

@@ -35,6 +35,7 @@ from coordinator.alignment import FINAL, BarrierAligner
 from coordinator.connectors import build_sink
 from coordinator.control import committed_acks
 from coordinator.errors import TaskFailed
+from coordinator.faults import NO_FAULTS, Faults
 from coordinator.kafka_io import consumer_config, producer_config
 from coordinator.plan import JobPlan
 from coordinator.positions import load_positions
@@ -49,8 +50,16 @@ log = logging.getLogger("sluice.writer")
 
 
 class WriterTask:
-    def __init__(self, plan: JobPlan, index: int, reporter: TaskReporter, stop: Any) -> None:
+    def __init__(
+        self,
+        plan: JobPlan,
+        index: int,
+        reporter: TaskReporter,
+        stop: Any,
+        faults: Faults = NO_FAULTS,
+    ) -> None:
         self.plan = plan
+        self.faults = faults
         self.index = index
         self.task = f"writer-{index}"
         self.reporter = reporter
@@ -180,6 +189,7 @@ class WriterTask:
     def _flush(self) -> None:
         if self.pending:
             self.writer.write(self.pending)
+            self.faults.hit("mid_write")
             self.rows_in_txn += len(self.pending)
             self.pending = []
 
@@ -199,6 +209,7 @@ class WriterTask:
         tps = [TopicPartition(topic, p, o) for p, o in self.next_offset.items()]
         started = time.monotonic()
         self.writer.pre_commit(self.txn_id, offsets)
+        self.faults.hit("after_prepare")
         ack = WriterAck(
             job=self.plan.job_name,
             checkpoint=k,
@@ -228,6 +239,7 @@ class WriterTask:
             self.writer.abort()
             self._start_from_committed()
             return
+        self.faults.hit("after_kafka_commit")
         self.writer.commit(self.txn_id)
         self.aligner.committed(k)
         self.counters.checkpoint = k
@@ -258,5 +270,7 @@ class WriterTask:
         self.consumer.resume([tp for tp in paused if tp.partition not in still_held])
 
 
-def run_writer(plan: JobPlan, index: int, reporter: TaskReporter, stop: Any) -> None:
-    WriterTask(plan, index, reporter, stop).run()
+def run_writer(
+    plan: JobPlan, index: int, reporter: TaskReporter, stop: Any, faults: Faults
+) -> None:
+    WriterTask(plan, index, reporter, stop, faults).run()

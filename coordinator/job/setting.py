@@ -115,6 +115,12 @@ class Restore(SettingModel):
     checkpoint_interval: int = Field(
         default=5000, ge=100, description="Sluice addition: milliseconds between checkpoints."
     )
+    max_restarts: int = Field(
+        default=3,
+        ge=0,
+        description="Sluice addition: restarts allowed per task after a crash or a transient "
+        "error (lost connection, broker down) before the job fails; 0 = fail at once.",
+    )
 
 
 class LogSetting(SettingModel):
