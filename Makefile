@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export PIP_CACHE_DIR := $(CURDIR)/.cache/pip
 
-.PHONY: install demo test lint unit chaos bench up down status clean
+.PHONY: install demo test test-large lint unit chaos bench up down status clean
 
 $(BIN)/sluice-installed: pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Sluice needs Python 3.11+, found " + sys.version' 
@@ -43,11 +43,17 @@ test: install lint
 unit: $(BIN)/sluice-installed
 	$(BIN)/pytest -q tests/unit
 
+# The long randomized crash test (1M rows, random task faults and broker kills; prints what it injected).
 chaos: install
-	SLUICE_CHAOS_LONG=1 $(BIN)/pytest -q -ra tests/chaos
+	SLUICE_CHAOS_LONG=1 $(BIN)/pytest -q -ra -s tests/chaos -k randomized
+
+# The 1M-row type matrix of the snapshot tests (minutes, not in make test).
+test-large: install
+	SLUICE_SLOW=1 $(BIN)/pytest -q -ra tests/integration/test_snapshot_sync.py
 
 bench: install
-	$(BIN)/python -m bench.run_all
+	$(BIN)/python -m bench.run_all > .cache/bench.jsonl
+	$(BIN)/python -m bench.report .cache/bench.jsonl > BENCHMARKS.md
 
 clean:
 	-$(BIN)/sluice local down

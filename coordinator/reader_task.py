@@ -66,13 +66,18 @@ class ReaderTask:
         self.reporter = reporter
         self.counters = TaskCounters()
         self.serde = EventSerde(make_registry(plan.bootstrap, plan.schema_registry_url))
-        self.producer = Producer(producer_config(plan.bootstrap, plan.transactional_id(self.task)))
+        # At-least-once runs without Kafka transactions: rows are flushed before the position
+        # that covers them, so a crash re-reads (duplicates) but never skips.
+        self.transactional = plan.exactly_once
+        txn_id = plan.transactional_id(self.task) if self.transactional else None
+        self.producer = Producer(producer_config(plan.bootstrap, txn_id))
         self.offsets_key = plan.offsets_key(self.task)
 
     def run(self) -> None:
         # Fencing first: it aborts a previous incarnation's open transaction, so the position
         # read next is the last one that really committed.
-        self.producer.init_transactions(60)
+        if self.transactional:
+            self.producer.init_transactions(60)
         saved = load_positions(self.plan.bootstrap, self.offsets_key).get("", TaskPosition())
         if saved.done:
             log.info("%s: finished in an earlier run, nothing to read", self.task)
@@ -92,7 +97,7 @@ class ReaderTask:
         self, reader: SourcePartReader, control: ControlListener, state: TaskPosition
     ) -> None:
         topic = self.plan.data_topic
-        self.producer.begin_transaction()
+        self._begin()
         rows_in_txn = 0
         txn_started = time.monotonic()
         while True:
@@ -125,13 +130,17 @@ class ReaderTask:
                 or (rows_in_txn and now - txn_started >= COMMIT_EVERY_S)
             ):
                 self._commit(state, reader.snapshot(), barrier=trigger)
-                self.producer.begin_transaction()
+                self._begin()
                 rows_in_txn = 0
                 txn_started = now
             self.counters.checkpoint = state.checkpoint
             self.reporter.progress(self.task, self.counters)
             if not batch:
                 time.sleep(0.01)
+
+    def _begin(self) -> None:
+        if self.transactional:
+            self.producer.begin_transaction()
 
     def _produce(
         self, topic: str, value: bytes, key: bytes | None, partition: int | None = None
@@ -182,8 +191,13 @@ class ReaderTask:
                 raise KafkaException(f"{self.task}: final barriers not all delivered")
             state.done = True
             state.final_offsets = final_offsets
+        if not self.transactional:
+            self.producer.flush(60)  # rows before the position that covers them
         self.producer.produce(OFFSETS_TOPIC, state.to_json(), self.offsets_key.encode())
-        self.producer.commit_transaction(60)
+        if self.transactional:
+            self.producer.commit_transaction(60)
+        else:
+            self.producer.flush(60)
         self.faults.hit("after_commit")
 
 

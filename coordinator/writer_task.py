@@ -79,10 +79,14 @@ class WriterTask:
 
     # -- lifecycle ------------------------------------------------------------------------
     def run(self) -> None:
+        eo = self.plan.exactly_once
         self.producer = Producer(
-            producer_config(self.plan.bootstrap, self.plan.transactional_id(self.task))
+            producer_config(
+                self.plan.bootstrap, self.plan.transactional_id(self.task) if eo else None
+            )
         )
-        self.producer.init_transactions(60)  # fence the previous incarnation first
+        if eo:
+            self.producer.init_transactions(60)  # fence the previous incarnation first
         self.writer: SinkWriter = self.sink.build_writer(self.task)
         committed_txns = {
             a.txn for a in committed_acks(self.plan, self.serde) if a.task == self.task
@@ -223,13 +227,21 @@ class WriterTask:
             else [],
         )
         try:
-            self.producer.begin_transaction()
-            self.producer.produce(self.plan.control_topic, self.serde.encode(ack), partition=0)
-            if tps:
-                self.producer.send_offsets_to_transaction(
-                    tps, self.consumer.consumer_group_metadata(), 60
-                )
-            self.producer.commit_transaction(60)
+            if self.plan.exactly_once:
+                self.producer.begin_transaction()
+                self.producer.produce(self.plan.control_topic, self.serde.encode(ack), partition=0)
+                if tps:
+                    self.producer.send_offsets_to_transaction(
+                        tps, self.consumer.consumer_group_metadata(), 60
+                    )
+                self.producer.commit_transaction(60)
+            else:
+                # At-least-once: the sink committed in pre_commit; a crash before the offsets
+                # commit below re-applies these rows.
+                self.producer.produce(self.plan.control_topic, self.serde.encode(ack), partition=0)
+                self.producer.flush(60)
+                if tps:
+                    self.consumer.commit(offsets=tps, asynchronous=False)
         except KafkaException as e:
             # Not decided in Kafka → roll the sink back and start over from committed offsets.
             log.warning(
@@ -255,6 +267,8 @@ class WriterTask:
             self.reporter.finished(self.task, self.counters)
 
     def _abort_kafka(self) -> None:
+        if not self.plan.exactly_once:
+            return
         try:
             self.producer.abort_transaction(60)
         except KafkaException as e:

@@ -35,7 +35,7 @@ def mysql_params(mysql_url: str) -> dict[str, object]:
 
 def mysql_connect(mysql_url: str, database: str | None = None) -> pymysql.connections.Connection:
     return pymysql.connect(
-        **mysql_params(mysql_url),  # type: ignore[arg-type]
+        **mysql_params(mysql_url),
         database=database,
         autocommit=True,
         charset="utf8mb4",

@@ -304,3 +304,22 @@ def test_randomized_chaos(mysql_url, mysql_database, kafka_bootstrap, unique_nam
     assert summary.status == "finished"
     assert_exact(conn, mysql_database)
     assert_no_prepared_xa(conn)
+
+
+def test_at_least_once_mode_loses_nothing_but_may_duplicate(
+    mysql_url, mysql_database, kafka_bootstrap, unique_name, monkeypatch
+):
+    """The comparison mode: no XA, no Kafka transactions. A writer killed after its sink
+    commit but before its offsets commit re-applies that batch: nothing is lost, and the
+    duplicates this check finds are what exactly-once mode exists to prevent."""
+    rows = 50_000
+    conn = mysql_connect(mysql_url)
+    make_tables(conn, mysql_database, rows)
+    monkeypatch.setenv("SLUICE_FAULTS", "writer-1:after_prepare:2")
+    job = job_dict(mysql_url, mysql_database, unique_name)
+    job["job"]["setting"]["delivery"] = "at-least-once"
+    summary = LocalJobRunner(build_job(job), kafka_bootstrap, quiet=True).run()
+    assert summary.status == "finished" and summary.restarts == 1
+    diff = differences(conn, mysql_database)
+    assert diff["missing"] == [] and diff["changed"] == []
+    assert diff["duplicated"], "the killed writer's last batch should have been applied twice"

@@ -1,4 +1,4 @@
-"""Rows per second through :class:`EventSerde`, one core: ``python -m schemas.bench_serde``.
+"""Rows per second through :class:`EventSerde`, one core: ``python -m bench.serde``.
 
 The row is the reference row of the serde's performance goal: INT, BIGINT, VARCHAR(64),
 DECIMAL(10,2), DATETIME and a nullable INT (NULL). Prints one JSON object; the schema
@@ -47,7 +47,7 @@ def _rate(fn: Callable[[], object], seconds: float) -> float:
     return best
 
 
-def main(seconds: float = 3.0) -> dict[str, int]:
+def main(seconds: float = 3.0) -> dict[str, object]:
     serde = EventSerde(InMemorySchemaRegistry())
     event = RowEvent(
         Op.INSERT,
@@ -67,6 +67,7 @@ def main(seconds: float = 3.0) -> dict[str, int]:
     data = serde.encode(event)
     assert serde.decode(data) == event
     result = {
+        "bench": "serde",
         "encode_rows_per_s": round(_rate(lambda: serde.encode(event), seconds)),
         "decode_rows_per_s": round(_rate(lambda: serde.decode(data), seconds)),
         "bytes_per_row": len(data),
