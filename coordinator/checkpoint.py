@@ -9,13 +9,17 @@ either the interval has passed or ``maxRowNumForCheckpoint`` rows were read sinc
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Callable
 
+from confluent_kafka import Producer
+
 from coordinator.alignment import FINAL
 from coordinator.control import CheckpointTriggerProducer, ControlListener
-from coordinator.plan import JobPlan
+from coordinator.kafka_io import STATUS_TOPIC, producer_config
+from coordinator.plan import JobPlan, safe_name
 from schemas.control import WriterAck
 from schemas.serde import EventSerde
 
@@ -32,6 +36,7 @@ class CheckpointCoordinator:
         self.plan = plan
         self.listener = ControlListener(plan, serde, "coordinator")
         self.trigger_producer = CheckpointTriggerProducer(plan, serde)
+        self._status = Producer(producer_config(plan.bootstrap))
         self.on_complete = on_complete
         self.acked: dict[int, int] = dict.fromkeys(range(plan.partitions), 0)
         self.final_partitions: set[int] = set()
@@ -72,6 +77,7 @@ class CheckpointCoordinator:
             self.completed = self.triggered
             self.durations.append(time.monotonic() - self._triggered_at)
             log.debug("checkpoint %s complete", self.completed)
+            self._publish("COMPLETED", self.completed, duration_ms=int(self.durations[-1] * 1000))
             self.on_complete(self.completed)
         if self.triggered > self.completed or self.all_final:
             return
@@ -80,19 +86,39 @@ class CheckpointCoordinator:
         if now - self.last_trigger_at >= self.plan.checkpoint_interval_s or (
             max_rows is not None and rows_read - self.rows_at_trigger >= max_rows
         ):
-            self.triggered += 1
-            self.trigger_producer.trigger(self.triggered)
-            self.last_trigger_at = self._triggered_at = now
+            self._trigger(now)
             self.rows_at_trigger = rows_read
 
     def trigger_now(self) -> int:
         """Trigger a checkpoint at once (unless one is in flight); returns its number."""
         if self.triggered > self.completed:
             return self.triggered
+        self._trigger(time.monotonic())
+        return self.triggered
+
+    def _trigger(self, now: float) -> None:
         self.triggered += 1
         self.trigger_producer.trigger(self.triggered)
-        self.last_trigger_at = self._triggered_at = time.monotonic()
-        return self.triggered
+        self.last_trigger_at = self._triggered_at = now
+        self._publish("IN_PROGRESS", self.triggered)
+
+    def _publish(self, state: str, checkpoint: int, **extra: int) -> None:
+        """The checkpoint's state in ``sluice-status`` (compacted: the latest per job run)."""
+        record = {
+            "job": self.plan.job_name,
+            "run": self.plan.run_id,
+            "checkpoint": checkpoint,
+            "state": state,
+            "rows_committed": self.rows_committed,
+            "ts_ms": int(time.time() * 1000),
+            **extra,
+        }
+        self._status.produce(STATUS_TOPIC, json.dumps(record).encode(), self.status_key.encode())
+        self._status.poll(0)
+
+    @property
+    def status_key(self) -> str:
+        return f"checkpoint/{safe_name(self.plan.job_name)}/{self.plan.run_id}"
 
     @property
     def all_final(self) -> bool:
@@ -102,4 +128,5 @@ class CheckpointCoordinator:
         )
 
     def close(self) -> None:
+        self._status.flush(30)
         self.listener.close()

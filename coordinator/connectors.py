@@ -15,6 +15,18 @@ def exactly_once(job: Any) -> bool:
     return bool(job.setting.delivery == "exactly-once")
 
 
+def restore_column(job: Any) -> str | None:
+    """FlinkX's ``restoreColumnName``, or the reader column at ``restoreColumnIndex``."""
+    restore = job.setting.restore
+    if restore.restore_column_name:
+        return str(restore.restore_column_name)
+    names = getattr(job.content[0].reader.config, "column_names", None)
+    index = restore.restore_column_index
+    if index is not None and names and index < len(names):
+        return str(names[index])
+    return None
+
+
 def build_source(job: Any) -> Source:
     spec = job.content[0].reader
     cls = plugin_class(spec)
@@ -26,7 +38,7 @@ def build_source(job: Any) -> Source:
     context = SourceContext(
         job=job.name,
         reader_channels=job.setting.speed.reader_channels,
-        restore_column=job.setting.restore.restore_column_name,
+        restore_column=restore_column(job),
     )
     source: Source = cls(spec.config, context)
     return source

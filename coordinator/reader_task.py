@@ -25,6 +25,7 @@ from coordinator.kafka_io import OFFSETS_TOPIC, producer_config
 from coordinator.plan import JobPlan
 from coordinator.positions import TaskPosition, load_positions
 from coordinator.reporting import TaskCounters, TaskReporter
+from coordinator.watchdog import deadline
 from schemas.events import Barrier, RowEvent
 from schemas.registry import make_registry
 from schemas.serde import EventSerde
@@ -195,7 +196,8 @@ class ReaderTask:
             self.producer.flush(60)  # rows before the position that covers them
         self.producer.produce(OFFSETS_TOPIC, state.to_json(), self.offsets_key.encode())
         if self.transactional:
-            self.producer.commit_transaction(60)
+            with deadline(90, f"{self.task}: Kafka commit"):
+                self.producer.commit_transaction(60)
         else:
             self.producer.flush(60)
         self.faults.hit("after_commit")

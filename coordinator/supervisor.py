@@ -23,6 +23,7 @@ from coordinator.errors import ConfigError, SluiceError, TaskFailed
 from coordinator.faults import Faults
 from coordinator.plan import JobPlan
 from coordinator.reporting import QueueReporter, TaskCounters
+from coordinator.watchdog import EXIT_STUCK
 
 log = logging.getLogger("sluice.supervisor")
 
@@ -227,6 +228,8 @@ class TaskSupervisor:
 
 
 def _exit_text(code: int) -> str:
+    if code == EXIT_STUCK:
+        return "a Kafka call blocked past its deadline"
     if code < 0:
         try:
             return f"killed by {signal.Signals(-code).name}"

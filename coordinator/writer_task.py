@@ -40,6 +40,7 @@ from coordinator.kafka_io import consumer_config, producer_config
 from coordinator.plan import JobPlan
 from coordinator.positions import load_positions
 from coordinator.reporting import TaskCounters, TaskReporter
+from coordinator.watchdog import deadline
 from schemas.control import WriterAck
 from schemas.events import Barrier, RowEvent
 from schemas.registry import make_registry
@@ -47,6 +48,9 @@ from schemas.serde import EventSerde
 from sink_connectors.base import SinkWriter
 
 log = logging.getLogger("sluice.writer")
+
+KAFKA_CALL_TIMEOUT_S = 30
+KAFKA_DECISION_DEADLINE_S = 45  # see coordinator/watchdog.py
 
 
 class WriterTask:
@@ -228,13 +232,18 @@ class WriterTask:
         )
         try:
             if self.plan.exactly_once:
-                self.producer.begin_transaction()
-                self.producer.produce(self.plan.control_topic, self.serde.encode(ack), partition=0)
-                if tps:
-                    self.producer.send_offsets_to_transaction(
-                        tps, self.consumer.consumer_group_metadata(), 60
+                with deadline(
+                    KAFKA_DECISION_DEADLINE_S, f"{self.task}: Kafka commit of checkpoint {k}"
+                ):
+                    self.producer.begin_transaction()
+                    self.producer.produce(
+                        self.plan.control_topic, self.serde.encode(ack), partition=0
                     )
-                self.producer.commit_transaction(60)
+                    if tps:
+                        self.producer.send_offsets_to_transaction(
+                            tps, self.consumer.consumer_group_metadata(), KAFKA_CALL_TIMEOUT_S
+                        )
+                    self.producer.commit_transaction(KAFKA_CALL_TIMEOUT_S)
             else:
                 # At-least-once: the sink committed in pre_commit; a crash before the offsets
                 # commit below re-applies these rows.

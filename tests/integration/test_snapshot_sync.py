@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from coordinator.job import build_job
+from coordinator.kafka_io import STATUS_TOPIC, latest_json_by_key, read_to_end
 from coordinator.local_run import LocalJobRunner
 from tests.integration.alltypes import create_all_types, create_like
 from tests.support import key_differences, mysql_connect, mysql_job, table_fingerprint
@@ -70,6 +71,10 @@ def test_every_type_copies_exactly(
     assert summary.status == "finished"
     assert summary.numRead == ROWS + 6
     assert_same_rows(conn, db, "src", "dst")
+    status = latest_json_by_key(read_to_end(kafka_bootstrap, STATUS_TOPIC))
+    assert status[f"job/{unique_name}"]["state"] == "FINISHED"
+    last = status[f"checkpoint/{unique_name}/{summary.run}"]
+    assert (last["state"], last["checkpoint"]) == ("COMPLETED", summary.checkpoints)
 
 
 def test_mod_split_and_column_subset_via_cli(
@@ -129,9 +134,22 @@ def test_mod_split_and_column_subset_via_cli(
     assert matching == expected == total
 
 
-@pytest.mark.skipif(os.environ.get("SLUICE_SLOW") != "1", reason="1M-row matrix: make test-large")
-@pytest.mark.parametrize("write_mode", ["insert", "replace", "update"])
-@pytest.mark.parametrize("channel", [1, 3])
+SLOW = pytest.mark.skipif(
+    os.environ.get("SLUICE_SLOW") != "1", reason="rest of the 1M-row matrix: make test-large"
+)
+# One million-row copy runs in make test (≈2-3 min on 2 cores); the other five of the
+# channel × writeMode matrix run with `make test-large`.
+MILLION_MATRIX = [
+    pytest.param(3, "replace", id="3-replace"),
+    pytest.param(1, "insert", id="1-insert", marks=SLOW),
+    pytest.param(1, "replace", id="1-replace", marks=SLOW),
+    pytest.param(1, "update", id="1-update", marks=SLOW),
+    pytest.param(3, "insert", id="3-insert", marks=SLOW),
+    pytest.param(3, "update", id="3-update", marks=SLOW),
+]
+
+
+@pytest.mark.parametrize(("channel", "write_mode"), MILLION_MATRIX)
 def test_million_rows_every_type(
     mysql_url, mysql_database, kafka_bootstrap, unique_name, channel, write_mode
 ):
@@ -153,3 +171,46 @@ def test_million_rows_every_type(
     summary = LocalJobRunner(job, kafka_bootstrap, quiet=True).run()
     assert summary.numWrite >= 1_000_006
     assert_same_rows(conn, mysql_database, "src", "dst")
+
+
+def test_custom_sql_with_pre_and_post_sql(all_types_db, mysql_url, kafka_bootstrap, unique_name):
+    conn, db = all_types_db
+    with conn.cursor() as cur:
+        cur.execute(
+            f"CREATE TABLE `{db}`.dst (id BIGINT PRIMARY KEY, label VARCHAR(120), total DECIMAL(65,30))"
+        )
+        cur.execute(f"INSERT INTO `{db}`.dst VALUES (-2, 'removed by preSql', 0)")
+    job = mysql_job(
+        mysql_url,
+        db,
+        "src",
+        "dst",
+        name=unique_name,
+        channel=2,
+        reader_extra={
+            "customSql": "SELECT id, CONCAT(IFNULL(vc, 'null'), '!') AS label, d65 AS total "
+            f"FROM `{db}`.src WHERE id % 3 = 0",
+        },
+        writer_extra={
+            "column": ["id", "label", "total"],
+            "preSql": ["DELETE FROM dst WHERE id = -2", "INSERT INTO dst VALUES (-1, 'preSql', 0)"],
+            "postSql": ["CREATE TABLE post_marker AS SELECT COUNT(*) AS n FROM dst"],
+        },
+    )
+    summary = LocalJobRunner(build_job(job), kafka_bootstrap, quiet=True).run()
+    assert summary.status == "finished"
+    with conn.cursor() as cur:
+        cur.execute(
+            f"SELECT COUNT(*) FROM `{db}`.src s JOIN `{db}`.dst d ON d.id = s.id "
+            "WHERE d.label = CONCAT(IFNULL(s.vc, 'null'), '!') AND d.total <=> s.d65"
+        )
+        (matching,) = cur.fetchone()
+        cur.execute(f"SELECT COUNT(*) FROM `{db}`.src WHERE id % 3 = 0")
+        (expected,) = cur.fetchone()
+        cur.execute(f"SELECT id FROM `{db}`.dst WHERE id < 0")
+        pre_rows = [r[0] for r in cur.fetchall()]
+        cur.execute(f"SELECT n FROM `{db}`.post_marker")
+        (post_count,) = cur.fetchone()
+    assert matching == expected == summary.numWrite
+    assert pre_rows == [-1]
+    assert post_count == expected + 1
