@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import random
 import re
+import time
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
@@ -72,6 +73,9 @@ def run_demo(bootstrap: str, mysql_url: str, rows: int) -> int:
     print(f"demo: creating rpl.flink_test with {rows:,} rows on {mysql_url}")
     _fill(conn, rows)
     job = parse_job(_job_text(mysql_url), origin=str(EXAMPLE))
+    # The demo recreates both tables, so it must never resume an earlier demo's run (the
+    # example has isRestore on): every demo is a job of its own.
+    job = job.model_copy(update={"name": f"{job.name}_demo_{time.strftime('%Y%m%d%H%M%S')}"})
     u = urlparse(mysql_url)
     if u.password:
         password = unquote(u.password)

@@ -85,9 +85,10 @@ class ProgressDisplay:
         ]
         if self.estimate:
             pct = min(100.0, 100.0 * written / self.estimate)
-            eta = (self.estimate - written) / rate if rate > 0 and written < self.estimate else 0
             parts.insert(0, f"{pct:5.1f}%")
-            parts.append(f"ETA {human_duration(eta)}")
+            if rate > 0:
+                eta = max(0.0, (self.estimate - written) / rate)
+                parts.append(f"ETA {human_duration(eta)}")
         line = " | ".join(parts)
         if self.tty:
             width = 30
