@@ -28,3 +28,10 @@ class TaskFailed(SluiceError):
     """A reader or writer task stopped on an error it could not retry."""
 
     exit_code = 4
+
+
+class TransientError(SluiceError):
+    """Worth another try: a lost connection, a deadlock, a broker away. The task stops and
+    its supervisor starts it again from the last committed position."""
+
+    exit_code = 5

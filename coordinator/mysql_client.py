@@ -9,11 +9,36 @@ import pymysql
 import pymysql.cursors
 from pymysql.constants import ER
 
-from coordinator.errors import ConfigError, ConnectError
+from coordinator.errors import ConfigError, ConnectError, SluiceError, TaskFailed, TransientError
 from coordinator.jdbc import JdbcUrl
 
 CR_CONN_HOST_ERROR = 2003
 CR_UNKNOWN_HOST = 2005
+
+# Errors after which the same work can succeed: InnoDB rolled the transaction back
+# (deadlock, lock wait timeout) or the connection went away (server restart, KILL).
+TRANSIENT_ERRORS = frozenset(
+    {
+        ER.LOCK_WAIT_TIMEOUT,  # 1205
+        ER.LOCK_DEADLOCK,  # 1213
+        ER.CON_COUNT_ERROR,  # 1040 too many connections
+        ER.SERVER_SHUTDOWN,  # 1053
+        1927,  # ER_CONNECTION_KILLED (MariaDB)
+        2003,  # can't connect
+        2006,  # server has gone away
+        2013,  # lost connection during query
+    }
+)
+
+
+def sql_failure(e: pymysql.MySQLError, message: str) -> SluiceError:
+    """The error to raise for a failed statement: transient ones are retried by restarting
+    the task; the rest (bad data, missing column) stop it."""
+    code = e.args[0] if e.args and isinstance(e.args[0], int) else 0
+    text = f"{message}: {e.args[-1] if e.args else e} (MySQL error {code})"
+    if code in TRANSIENT_ERRORS or isinstance(e, pymysql.err.InterfaceError):
+        return TransientError(text)
+    return TaskFailed(text)
 
 
 def connect(

@@ -21,7 +21,7 @@ import pymysql
 
 from coordinator.errors import ConfigError, TaskFailed
 from coordinator.jdbc import JdbcUrl, parse_jdbc_url
-from coordinator.mysql_client import connect, qualified
+from coordinator.mysql_client import connect, qualified, sql_failure
 from schemas.events import RowEvent
 from schemas.introspect import load_table_schema
 from schemas.table import TableSchema
@@ -197,10 +197,11 @@ class XaMysqlWriter(SinkWriter):
                         try:
                             cur.execute(sql)
                         except pymysql.MySQLError as e:
-                            raise TaskFailed(
+                            raise sql_failure(
+                                e,
                                 f"{self.sink.path}: writing to {self.target.qualified_name} "
-                                f"failed: {e.args[-1]} (source {events[start].source.task} "
-                                f"seq {events[start].source.seq}..{events[i - 1].source.seq})"
+                                f"(source {events[start].source.task} "
+                                f"seq {events[start].source.seq}..{events[i - 1].source.seq})",
                             ) from None
                     start = i
 

@@ -323,3 +323,39 @@ def test_at_least_once_mode_loses_nothing_but_may_duplicate(
     diff = differences(conn, mysql_database)
     assert diff["missing"] == [] and diff["changed"] == []
     assert diff["duplicated"], "the killed writer's last batch should have been applied twice"
+
+
+def test_connections_killed_by_the_server_are_retried(
+    mysql_url, mysql_database, kafka_bootstrap, unique_name
+):
+    """KILL every connection of the job from the MariaDB side mid-copy (readers' streaming
+    queries, writers' open XA transactions): the tasks restart and the target is exact."""
+    rows = 100_000
+    conn = mysql_connect(mysql_url)
+    make_tables(conn, mysql_database, rows)
+    killed: list[int] = []
+
+    def kill_connections() -> None:
+        admin = mysql_connect(mysql_url)
+        wait_for(
+            lambda: target_rows(admin, mysql_database) >= rows // 4, 300, "a quarter of the rows"
+        )
+        with admin.cursor() as cur:
+            cur.execute(
+                "SELECT ID FROM information_schema.PROCESSLIST WHERE DB = %s AND ID <> CONNECTION_ID()",
+                (mysql_database,),
+            )
+            for (conn_id,) in cur.fetchall():
+                cur.execute(f"KILL {int(conn_id)}")
+                killed.append(conn_id)
+
+    killer = threading.Thread(target=kill_connections, daemon=True)
+    killer.start()
+    summary = LocalJobRunner(
+        build_job(job_dict(mysql_url, mysql_database, unique_name)), kafka_bootstrap, quiet=True
+    ).run()
+    killer.join(timeout=60)
+    assert killed, "no connection of the job was found to kill"
+    assert summary.status == "finished" and summary.restarts >= 1
+    assert_exact(conn, mysql_database)
+    assert_no_prepared_xa(conn)
