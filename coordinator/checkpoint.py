@@ -48,6 +48,8 @@ class CheckpointCoordinator:
         self._triggered_at = 0.0
         self._ack_count = 0
         self.rows_committed = 0
+        self.errors_committed = 0
+        """Rows the writers rejected (now in the dirty-data topic), same accounting."""
         """Rows applied by committed writer checkpoints of this run (exact: one ack per
         committed sink transaction)."""
 
@@ -64,6 +66,7 @@ class CheckpointCoordinator:
         topic_prefix = f"{self.plan.data_topic}:"
         for ack in new:
             self.rows_committed += ack.rows
+            self.errors_committed += ack.errors
             for tp in ack.offsets:
                 p = int(tp.removeprefix(topic_prefix))
                 self.acked[p] = max(self.acked[p], ack.checkpoint)

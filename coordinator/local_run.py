@@ -20,6 +20,7 @@ from confluent_kafka import Producer
 from coordinator import faults
 from coordinator.checkpoint import CheckpointCoordinator
 from coordinator.connectors import build_sink, build_source, exactly_once
+from coordinator.errors import TaskFailed
 from coordinator.kafka_io import (
     OFFSETS_TOPIC,
     STATUS_TOPIC,
@@ -73,10 +74,6 @@ class LocalJobRunner:
         notes = []
         if s.speed.bytes or s.speed.records:
             notes.append("setting.speed.bytes/records: rate limits are not enforced yet")
-        if s.error_limit.record or s.error_limit.percentage:
-            notes.append(
-                "setting.errorLimit: not enforced yet; the first row the sink rejects fails the job"
-            )
         if getattr(reader, "polling", False) or getattr(reader, "increColumn", None):
             notes.append(
                 f"{self.job.content[0].reader.path}.parameter.polling/increColumn: incremental "
@@ -198,7 +195,7 @@ class LocalJobRunner:
             numWrite=coordinator.rows_committed,
             byteRead=supervisor.bytes("reader"),
             byteWrite=supervisor.bytes("writer"),
-            errors=0,
+            errors=coordinator.errors_committed,
             checkpoints=coordinator.completed,
             duration_s=time.monotonic() - started,
             restarts=supervisor.restarts_total,
@@ -220,7 +217,9 @@ class LocalJobRunner:
             coordinator.poll(rows_read)
             if display:
                 display.update(rows_read, supervisor.rows("writer"), coordinator.completed)
-            if supervisor.all_finished("reader") and coordinator.all_final:
+            readers_done = supervisor.all_finished("reader")
+            self._check_error_limit(plan, coordinator.errors_committed, rows_read, readers_done)
+            if readers_done and coordinator.all_final:
                 return True
             if stop_requested.requested and final_checkpoint is None:
                 # Stop with a checkpoint: everything before it lands in the sink; what the
@@ -229,6 +228,30 @@ class LocalJobRunner:
                 log.info("stopping: waiting for checkpoint %d", final_checkpoint)
             if final_checkpoint is not None and coordinator.completed >= final_checkpoint:
                 return False
+
+    def _check_error_limit(
+        self, plan: JobPlan, errors: int, rows_read: int, reading_done: bool
+    ) -> None:
+        """FlinkX/DataX ``errorLimit``: ``record`` rejected rows at most (unset: none), and at
+        most ``percentage`` % of the rows read (checked once reading is done, when the ratio
+        means something)."""
+        if not errors:
+            return
+        limit = self.job.setting.error_limit
+        see = f"rejected rows are in topic {plan.dirty_topic}: `sluice dirty {plan.job_name}`"
+        allowed = limit.record if limit.record is not None else (None if limit.percentage else 0)
+        if allowed is not None and errors > allowed:
+            raise TaskFailed(
+                f"job {plan.job_name}: {errors} rows rejected by the sink, more than "
+                f"setting.errorLimit.record ({allowed}); {see}"
+            )
+        if limit.percentage is not None and reading_done and rows_read:
+            share = 100.0 * errors / rows_read
+            if share > limit.percentage:
+                raise TaskFailed(
+                    f"job {plan.job_name}: {share:.2f}% of rows rejected by the sink, more than "
+                    f"setting.errorLimit.percentage ({limit.percentage}%); {see}"
+                )
 
 
 class _StopRequests:

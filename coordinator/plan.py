@@ -52,6 +52,11 @@ class JobPlan:
         return f"{self._base}.control"
 
     @property
+    def dirty_topic(self) -> str:
+        """Rows the sink rejected, for every run of the job (issue: ``sluice-dirty-<job>``)."""
+        return f"sluice-dirty-{safe_name(self.job_name)}"
+
+    @property
     def writer_group(self) -> str:
         return f"{self._base}.writers"
 
@@ -99,4 +104,5 @@ class JobPlan:
         return [
             TopicSpec(self.data_topic, self.partitions, replication_factor=rf),
             TopicSpec(self.control_topic, 1, replication_factor=rf),
+            TopicSpec(self.dirty_topic, 1, replication_factor=rf),
         ]

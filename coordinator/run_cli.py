@@ -25,6 +25,12 @@ def add_commands(sub: Any) -> None:
     validate.add_argument("job")
     validate.set_defaults(handler=cmd_validate)
 
+    dirty = sub.add_parser("dirty", help="list the rows a job's sink rejected (dirty data)")
+    dirty.add_argument("job", help="job name (job.name, or the job file's name without .json)")
+    dirty.add_argument("--run", help="only this run")
+    _kafka_flag(dirty)
+    dirty.set_defaults(handler=cmd_dirty)
+
     demo = sub.add_parser("demo", help="copy a demo table MySQL → Kafka → MySQL on the local stack")
     _kafka_flag(demo)
     demo.add_argument("--rows", type=int, default=100_000)
@@ -76,6 +82,26 @@ def cmd_validate(args: argparse.Namespace) -> int:
     for w in job.warnings:
         print(f"warning: {w}", file=sys.stderr)
     print(f"{args.job}: valid", file=sys.stderr)
+    return 0
+
+
+def cmd_dirty(args: argparse.Namespace) -> int:
+    """One JSON object per rejected row: table, reason, source position and the row."""
+    from coordinator.kafka_io import check_reachable, read_to_end
+    from coordinator.plan import safe_name
+
+    bootstrap = bootstrap_of(args)
+    check_reachable(bootstrap)
+    count = 0
+    for _key, value, _p, _o in read_to_end(bootstrap, f"sluice-dirty-{safe_name(args.job)}"):
+        if value is None:
+            continue
+        record = json.loads(value)
+        if args.run and record.get("run") != args.run:
+            continue
+        print(json.dumps(record, ensure_ascii=False))
+        count += 1
+    print(f"{count} rejected rows", file=sys.stderr)
     return 0
 
 

@@ -15,6 +15,7 @@ back. Nothing is lost and nothing is applied twice.
 
 from __future__ import annotations
 
+import json
 import logging
 import secrets
 import time
@@ -45,7 +46,7 @@ from schemas.control import WriterAck
 from schemas.events import Barrier, RowEvent
 from schemas.registry import make_registry
 from schemas.serde import EventSerde
-from sink_connectors.base import SinkWriter
+from sink_connectors.base import Rejected, SinkWriter
 
 log = logging.getLogger("sluice.writer")
 
@@ -78,6 +79,7 @@ class WriterTask:
         self.next_offset: dict[int, int] = {}
         self.rows_in_txn = 0
         self.bytes_in_txn = 0
+        self.dirty: list[tuple[bytes, bytes]] = []
         self.txn_id = ""
         self.finished_reported = False
 
@@ -130,6 +132,7 @@ class WriterTask:
             [TopicPartition(topic, p) for p in self.partitions], timeout=30
         )
         self.pending.clear()
+        self.dirty.clear()
         self.held.clear()
         self.next_offset.clear()
         self.rows_in_txn = 0
@@ -196,7 +199,8 @@ class WriterTask:
 
     def _flush(self) -> None:
         if self.pending:
-            self.writer.write(self.pending)
+            for r in self.writer.write(self.pending):
+                self.dirty.append(dirty_record(self.plan, self.task, r))
             self.faults.hit("mid_write")
             self.rows_in_txn += len(self.pending)
             self.pending = []
@@ -229,6 +233,7 @@ class WriterTask:
             final_partitions=[str(p) for p in self.aligner.final_partitions()]
             if k >= FINAL
             else [],
+            errors=len(self.dirty),
         )
         try:
             if self.plan.exactly_once:
@@ -236,6 +241,7 @@ class WriterTask:
                     KAFKA_DECISION_DEADLINE_S, f"{self.task}: Kafka commit of checkpoint {k}"
                 ):
                     self.producer.begin_transaction()
+                    self._produce_dirty()
                     self.producer.produce(
                         self.plan.control_topic, self.serde.encode(ack), partition=0
                     )
@@ -247,6 +253,7 @@ class WriterTask:
             else:
                 # At-least-once: the sink committed in pre_commit; a crash before the offsets
                 # commit below re-applies these rows.
+                self._produce_dirty()
                 self.producer.produce(self.plan.control_topic, self.serde.encode(ack), partition=0)
                 self.producer.flush(60)
                 if tps:
@@ -266,6 +273,8 @@ class WriterTask:
         self.counters.checkpoint = k
         self.counters.rows += self.rows_in_txn
         self.counters.bytes += self.bytes_in_txn
+        self.counters.errors += len(self.dirty)
+        self.dirty.clear()
         self.rows_in_txn = 0
         self.bytes_in_txn = 0
         log.debug("%s: checkpoint %s committed in %.3fs", self.task, k, time.monotonic() - started)
@@ -274,6 +283,12 @@ class WriterTask:
         if k >= FINAL and self.aligner.all_final() and not self.finished_reported:
             self.finished_reported = True
             self.reporter.finished(self.task, self.counters)
+
+    def _produce_dirty(self) -> None:
+        """Rejected rows go to the dirty-data topic in the checkpoint's own transaction, so
+        each appears there exactly once, like the rows that were applied."""
+        for key, value in self.dirty:
+            self.producer.produce(self.plan.dirty_topic, value, key)
 
     def _abort_kafka(self) -> None:
         if not self.plan.exactly_once:
@@ -291,6 +306,41 @@ class WriterTask:
                 self._handle(m)
         still_held = {p for p in self.aligner.partitions if self.aligner.is_held(p)}
         self.consumer.resume([tp for tp in paused if tp.partition not in still_held])
+
+
+def dirty_record(plan: JobPlan, task: str, rejected: Rejected) -> tuple[bytes, bytes]:
+    """(key, JSON value) of a rejected row: what, why, and where it came from."""
+    ev = rejected.event
+    row = ev.after if ev.after is not None else ev.before
+    src = ev.source
+    value = {
+        "job": plan.job_name,
+        "run": plan.run_id,
+        "writer": task,
+        "table": ev.table.qualified_name,
+        "op": ev.op.value,
+        "reason": rejected.reason,
+        "code": rejected.code,
+        "source": {
+            "task": src.task,
+            "seq": src.seq,
+            "chunk": src.chunk,
+            "file": src.file,
+            "pos": src.pos,
+            "gtid": src.gtid,
+        },
+        "row": dict(zip(ev.table.column_names, map(_jsonable, row or ()), strict=False)),
+        "ts_ms": int(time.time() * 1000),
+    }
+    return ev.event_id.encode(), json.dumps(value, ensure_ascii=False).encode()
+
+
+def _jsonable(v: object) -> object:
+    if v is None or isinstance(v, int | float | str | bool):
+        return v
+    if isinstance(v, bytes):
+        return "0x" + v.hex()
+    return str(v)
 
 
 def run_writer(

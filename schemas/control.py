@@ -56,6 +56,9 @@ class WriterAck:
     crash, a prepared sink transaction is committed iff a committed ack names it."""
     final_partitions: list[str] = field(default_factory=list)
     """Data topic partitions on which every reader's final barrier has arrived."""
+    errors: int = 0
+    """Rows the sink rejected in this checkpoint; they went to the dirty-data topic in the
+    same Kafka transaction."""
 
     @staticmethod
     def offset_key(topic: str, partition: int) -> str:

@@ -24,6 +24,13 @@ from schemas.events import RowEvent
 
 
 @dataclass(frozen=True)
+class Rejected:
+    event: RowEvent
+    reason: str
+    code: int = 0
+
+
+@dataclass(frozen=True)
 class SinkContext:
     job: str
     writer_channels: int
@@ -50,8 +57,13 @@ class SinkWriter(ABC):
         """Open a sink transaction; every ``write`` until ``pre_commit`` belongs to it."""
 
     @abstractmethod
-    def write(self, events: list[RowEvent]) -> None:
-        """Apply events in order inside the open transaction. Raises on a rejected row."""
+    def write(self, events: list[RowEvent]) -> list[Rejected]:
+        """Apply events in order inside the open transaction.
+
+        Returns the events the sink rejected for their data (too long, out of range,
+        duplicate key, constraint) with the reason; the rest are applied. The runner sends
+        rejected rows to the job's dirty-data topic and enforces ``setting.errorLimit``.
+        Raises on anything else (the task stops, or restarts if the error is transient)."""
 
     @abstractmethod
     def pre_commit(self, txn_id: str, offsets: Mapping[str, int]) -> None:

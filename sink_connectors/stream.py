@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from schemas.events import RowEvent
-from sink_connectors.base import Sink, SinkWriter
+from sink_connectors.base import Rejected, Sink, SinkWriter
 
 
 def _jsonable(v: object) -> object:
@@ -48,15 +48,16 @@ class StreamWriter(SinkWriter):
     def begin(self, txn_id: str) -> None:
         self.buffer = []
 
-    def write(self, events: list[RowEvent]) -> None:
+    def write(self, events: list[RowEvent]) -> list[Rejected]:
         if not self.print:
-            return
+            return []
         for ev in events:
             row = ev.after if ev.after is not None else ev.before
             assert row is not None
             record: dict[str, object] = {"op": ev.op.value, "table": ev.table.qualified_name}
             record.update(zip(ev.table.column_names, map(_jsonable, row), strict=True))
             self.buffer.append(json.dumps(record, ensure_ascii=False))
+        return []
 
     def pre_commit(self, txn_id: str, offsets: Mapping[str, int]) -> None:
         if self.buffer:

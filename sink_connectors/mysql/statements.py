@@ -105,29 +105,34 @@ class StatementBuilder:
             )
             self._upsert_tail = f" ON DUPLICATE KEY UPDATE {sets}"
 
-    def statements(self, events: list[RowEvent], lit: Literal) -> Iterator[str]:
-        """SQL for ``events`` in order; multi-row where consecutive events allow it."""
+    def statements(self, events: list[RowEvent], lit: Literal) -> Iterator[tuple[str, int, int]]:
+        """SQL for ``events`` in order, each with the range ``[lo, hi)`` of events it
+        applies; multi-row where consecutive events allow it."""
         run_kind = ""
         run: list[str] = []
+        run_start = 0
         run_bytes = 0
-        for ev in events:
+        for n, ev in enumerate(events):
             kind, item = self._item(ev, lit)
             if kind == "stmt":  # a statement of its own (keyed UPDATE, key change, no-key DELETE)
                 if run:
-                    yield self._close(run_kind, run)
+                    yield self._close(run_kind, run), run_start, n
                     run, run_bytes = [], 0
-                yield from item if isinstance(item, list) else [item]
+                for sql in item if isinstance(item, list) else [item]:
+                    yield sql, n, n + 1
                 continue
             if run and (
                 kind != run_kind or len(run) >= self.batch_size or run_bytes >= MAX_STATEMENT_BYTES
             ):
-                yield self._close(run_kind, run)
+                yield self._close(run_kind, run), run_start, n
                 run, run_bytes = [], 0
+            if not run:
+                run_start = n
             run_kind = kind
             run.append(item)  # type: ignore[arg-type]
             run_bytes += len(item)
         if run:
-            yield self._close(run_kind, run)
+            yield self._close(run_kind, run), run_start, len(events)
 
     def _close(self, kind: str, items: list[str]) -> str:
         if kind == "upsert":

@@ -25,12 +25,35 @@ from coordinator.mysql_client import connect, qualified, sql_failure
 from schemas.events import RowEvent
 from schemas.introspect import load_table_schema
 from schemas.table import TableSchema
-from sink_connectors.base import Sink, SinkContext, SinkWriter
+from sink_connectors.base import Rejected, Sink, SinkContext, SinkWriter
 from sink_connectors.mysql.statements import StatementBuilder, map_columns
 
 log = logging.getLogger("sluice.sink.mysql")
 
 OFFSETS_TABLE = "_sluice_offsets"
+# Errors about one row's data: the statement is undone, the transaction goes on, and the row
+# goes to the dirty-data topic (FlinkX/DataX "dirty data", limited by setting.errorLimit).
+ROW_ERRORS = frozenset(
+    {
+        1048,  # column cannot be null
+        1062,  # duplicate entry
+        1264,  # out of range
+        1265,  # data truncated
+        1292,  # incorrect date/time value
+        1366,  # incorrect value for column
+        1406,  # data too long
+        1452,  # foreign key: parent row missing
+        1690,  # value out of range
+        3819,  # check constraint (MySQL)
+        4025,  # check constraint (MariaDB)
+    }
+)
+
+
+def _code(e: pymysql.MySQLError) -> int:
+    return e.args[0] if e.args and isinstance(e.args[0], int) else 0
+
+
 ER_XAER_NOTA = 1397  # unknown XID: already decided
 
 
@@ -182,28 +205,52 @@ class XaMysqlWriter(SinkWriter):
             self.builders[key] = b
         return b
 
-    def write(self, events: list[RowEvent]) -> None:
+    def write(self, events: list[RowEvent]) -> list[Rejected]:
         if not events:
-            return
+            return []
         if not self.started:
             self._start()
+        rejected: list[Rejected] = []
         # Events of one table are consecutive in practice; split on table changes.
         start = 0
         with self.conn.cursor() as cur:
             for i in range(1, len(events) + 1):
                 if i == len(events) or events[i].table is not events[start].table:
-                    builder = self._builder(events[start].table)
-                    for sql in builder.statements(events[start:i], self.lit):
+                    run = events[start:i]
+                    builder = self._builder(run[0].table)
+                    for sql, lo, hi in builder.statements(run, self.lit):
                         try:
                             cur.execute(sql)
                         except pymysql.MySQLError as e:
-                            raise sql_failure(
-                                e,
-                                f"{self.sink.path}: writing to {self.target.qualified_name} "
-                                f"(source {events[start].source.task} "
-                                f"seq {events[start].source.seq}..{events[i - 1].source.seq})",
-                            ) from None
+                            if _code(e) not in ROW_ERRORS:
+                                raise self._failure(e, run[lo:hi]) from None
+                            # InnoDB undid just this statement: apply its rows one by one
+                            # and set aside the ones the table refuses.
+                            rejected += self._one_by_one(cur, builder, run[lo:hi])
                     start = i
+        return rejected
+
+    def _one_by_one(
+        self, cur: Any, builder: StatementBuilder, events: list[RowEvent]
+    ) -> list[Rejected]:
+        rejected = []
+        for ev in events:
+            try:
+                for sql, _lo, _hi in builder.statements([ev], self.lit):
+                    cur.execute(sql)
+            except pymysql.MySQLError as e:
+                if _code(e) not in ROW_ERRORS:
+                    raise self._failure(e, [ev]) from None
+                rejected.append(Rejected(ev, str(e.args[-1]), _code(e)))
+        return rejected
+
+    def _failure(self, e: pymysql.MySQLError, events: list[RowEvent]) -> Exception:
+        first, last = events[0].source, events[-1].source
+        return sql_failure(
+            e,
+            f"{self.sink.path}: writing to {self.target.qualified_name} "
+            f"(source {first.task} seq {first.seq}..{last.seq})",
+        )
 
     def pre_commit(self, txn_id: str, offsets: Mapping[str, int]) -> None:
         if not self.started:

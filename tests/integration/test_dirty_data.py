@@ -1,0 +1,102 @@
+"""errorLimit and the dirty-data topic: rows the sink rejects (too long, out of range) are
+set aside with their reason and source position, the rest land, and past the limit the job
+fails with a clear summary (issue 8)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from coordinator.errors import TaskFailed
+from coordinator.job import build_job
+from coordinator.local_run import LocalJobRunner
+from tests.support import mysql_connect, mysql_job
+
+pytestmark = pytest.mark.integration
+
+ROWS = 5000
+
+
+@pytest.fixture
+def tables(mysql_url, mysql_database):
+    conn = mysql_connect(mysql_url, mysql_database)
+    with conn.cursor() as cur:
+        cur.execute("CREATE TABLE src (id BIGINT PRIMARY KEY, name VARCHAR(40), qty INT)")
+        cur.execute(
+            "INSERT INTO src SELECT seq, IF(seq % 97 = 0, CONCAT('much-too-long-', seq), "
+            f"CONCAT('n', seq)), seq % 300 FROM seq_1_to_{ROWS}"
+        )
+        # name VARCHAR(10) refuses the long names, qty TINYINT UNSIGNED refuses 256..299.
+        cur.execute(
+            "CREATE TABLE dst (id BIGINT PRIMARY KEY, name VARCHAR(10), qty TINYINT UNSIGNED)"
+        )
+        cur.execute("SELECT id FROM src WHERE id % 97 = 0 OR qty > 255 ORDER BY id")
+        bad = [r[0] for r in cur.fetchall()]
+    yield conn, mysql_database, bad
+    conn.close()
+
+
+def _job(mysql_url, db, name, error_limit):
+    setting = {"errorLimit": error_limit} if error_limit is not None else {}
+    return build_job(
+        mysql_job(mysql_url, db, "src", "dst", name=name, channel=2, setting_extra=setting)
+    )
+
+
+def test_rejected_rows_go_to_the_dirty_topic_and_the_rest_lands(
+    tables, mysql_url, kafka_bootstrap, unique_name
+):
+    conn, db, bad = tables
+    summary = LocalJobRunner(
+        _job(mysql_url, db, unique_name, {"record": 1000}), kafka_bootstrap, quiet=True
+    ).run()
+    assert summary.status == "finished"
+    assert summary.errors == len(bad)
+    with conn.cursor() as cur:
+        cur.execute("SELECT id FROM dst ORDER BY id")
+        landed = [r[0] for r in cur.fetchall()]
+        cur.execute(
+            "SELECT COUNT(*) FROM src s JOIN dst d USING (id) WHERE s.name = d.name AND s.qty = d.qty"
+        )
+        (equal,) = cur.fetchone()
+    assert landed == sorted(set(range(1, ROWS + 1)) - set(bad))
+    assert equal == len(landed)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "coordinator.cli",
+            "dirty",
+            unique_name,
+            "--run",
+            summary.run,
+            "--bootstrap-servers",
+            kafka_bootstrap,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 0, out.stderr
+    records = [json.loads(line) for line in out.stdout.splitlines()]
+    assert sorted(r["row"]["id"] for r in records) == bad  # each exactly once
+    by_id = {r["row"]["id"]: r for r in records}
+    assert "too long" in by_id[97]["reason"].lower() and by_id[97]["code"] == 1406
+    assert by_id[256]["code"] == 1264 and by_id[256]["table"] == f"{db}.src"
+    assert by_id[256]["source"]["task"].startswith("reader-")
+
+
+def test_past_the_error_limit_the_job_fails_with_a_summary(
+    tables, mysql_url, kafka_bootstrap, unique_name
+):
+    conn, db, bad = tables
+    with pytest.raises(TaskFailed) as failure:
+        LocalJobRunner(
+            _job(mysql_url, db, unique_name, {"record": 5}), kafka_bootstrap, quiet=True
+        ).run()
+    message = str(failure.value)
+    assert "setting.errorLimit.record (5)" in message
+    assert f"sluice dirty {unique_name}" in message
