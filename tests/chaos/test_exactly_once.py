@@ -164,9 +164,11 @@ def local_kafka(bootstrap: str) -> tuple[LocalStack, LocalKafka] | None:
 def kill_and_restart_broker(stack: LocalStack, kafka: LocalKafka, down_s: float) -> None:
     pid = kafka.running_pid()
     assert pid is not None
+    # Restarted the way it was started: servers the test session started stay its to stop.
+    for_tests = "kafka" in stack.started_for_tests()
     os.kill(pid, signal.SIGKILL)
     time.sleep(down_s)
-    stack.up()
+    stack.up(for_tests=for_tests, only=["kafka"])
 
 
 def wait_for(condition, timeout: float, what: str) -> None:
