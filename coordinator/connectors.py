@@ -27,14 +27,19 @@ def restore_column(job: Any) -> str | None:
     return None
 
 
+def _require_for_exactly_once(job: Any, spec: Any, capable: bool, missing: str) -> None:
+    """Refuse, before anything runs, a plugin that lacks what exactly-once rests on."""
+    if exactly_once(job) and not capable:
+        raise ConfigError(
+            f"{spec.path}.name: {spec.kind} {spec.name!r} cannot {missing}, so it cannot run "
+            'exactly-once; set "setting.delivery": "at-least-once"'
+        )
+
+
 def build_source(job: Any) -> Source:
     spec = job.content[0].reader
     cls = plugin_class(spec)
-    if exactly_once(job) and not cls.supports_resume:
-        raise ConfigError(
-            f"{spec.path}.name: reader {spec.name!r} cannot resume from a position, so it "
-            'cannot run exactly-once; set "setting.delivery": "at-least-once"'
-        )
+    _require_for_exactly_once(job, spec, cls.supports_resume, "resume from a position")
     context = SourceContext(
         job=job.name,
         reader_channels=job.setting.speed.reader_channels,
@@ -47,11 +52,7 @@ def build_source(job: Any) -> Source:
 def build_sink(job: Any) -> Sink:
     spec = job.content[0].writer
     cls = plugin_class(spec)
-    if exactly_once(job) and not cls.supports_precommit:
-        raise ConfigError(
-            f"{spec.path}.name: writer {spec.name!r} cannot pre-commit (two-phase commit), so "
-            'it cannot run exactly-once; set "setting.delivery": "at-least-once"'
-        )
+    _require_for_exactly_once(job, spec, cls.supports_precommit, "pre-commit (two-phase commit)")
     context = SinkContext(job.name, job.setting.speed.writer_channels, exactly_once(job))
     sink: Sink = cls(spec.config, context)
     return sink
