@@ -59,6 +59,9 @@ def consumer_config(
         "auto.offset.reset": "earliest",
         "fetch.max.bytes": 64 * 1024 * 1024,
         "max.partition.fetch.bytes": 8 * 1024 * 1024,
+        # librdkafka prefetches up to 64 MiB per consumer by default; a writer needs far less
+        # to stay busy, and its memory should not grow with a lagging topic.
+        "queued.max.messages.kbytes": 16 * 1024,
     }
     conf.update(extra)
     return conf
