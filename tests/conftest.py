@@ -9,6 +9,9 @@ Servers come from, in this order:
    other developers on this machine may share them); a stack that someone started with
    ``sluice local up`` is left running.
 
+HDFS (the ``hdfs_url`` fixture) comes from ``SLUICE_HDFS_URL`` (a WebHDFS URL), else from the
+local launcher, started only when a test asks for it and under the same rules.
+
 The endpoints found are exported into ``os.environ``, so subprocesses a test starts
 (``sluice run``) use the same servers. The fixtures are lazy: a unit test that does not ask for
 them never starts anything.
@@ -101,6 +104,25 @@ def _start_containers(cleanup: contextlib.ExitStack) -> Servers:
     cleanup.enter_context(mariadb)
     host, port = mariadb.get_container_host_ip(), mariadb.get_exposed_port(3306)
     return Servers(kafka.get_bootstrap_server(), f"mysql://root:sluice@{host}:{port}", "docker")
+
+
+@pytest.fixture(scope="session")
+def hdfs_url() -> Iterator[str]:
+    """WebHDFS URL (``http://127.0.0.1:9870``) of an HDFS the tests may write to."""
+    env_hdfs = os.environ.get("SLUICE_HDFS_URL")
+    if env_hdfs:
+        yield env_hdfs
+        return
+    with contextlib.ExitStack() as cleanup:
+        stack = LocalStack.from_env(root=REPO_ROOT, with_hdfs=True)
+        # Like the servers fixture: stopped by the last test session that leaves, unless a
+        # person started it (`sluice local up --with-hdfs`). Only HDFS is started here.
+        cleanup.enter_context(stack.use())
+        endpoints = stack.up(for_tests=True, only=["hdfs"])
+        assert endpoints.hdfs_url is not None
+        cleanup.callback(_restore_env, {"SLUICE_HDFS_URL": None})
+        os.environ["SLUICE_HDFS_URL"] = endpoints.hdfs_url
+        yield endpoints.hdfs_url
 
 
 @pytest.fixture(scope="session")

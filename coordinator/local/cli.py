@@ -1,8 +1,9 @@
 """``sluice local install | up | down | status``: the development stack on this machine.
 
 Flags win over environment variables (SLUICE_STATE_DIR, SLUICE_CACHE_DIR, SLUICE_KAFKA_PORT,
-SLUICE_MYSQL_PORT), which win over the defaults (.sluice and .cache in the current directory,
-ports 9092 and 3306).
+SLUICE_MYSQL_PORT, SLUICE_HDFS_PORT), which win over the defaults (.sluice and .cache in the
+current directory, ports 9092, 3306 and 9870). HDFS starts only with ``up --with-hdfs``;
+``down`` stops it whenever it runs.
 """
 
 from __future__ import annotations
@@ -41,14 +42,28 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
                 type=int,
                 help="MariaDB port (env SLUICE_MYSQL_PORT; default 3306)",
             )
+            parser.add_argument(
+                "--with-hdfs",
+                action="store_true",
+                help="also HDFS (NameNode + DataNode, WebHDFS on 127.0.0.1:9870)",
+            )
+            parser.add_argument(
+                "--hdfs-port",
+                type=int,
+                help="WebHDFS port; the NameNode's RPC port is the next one "
+                "(env SLUICE_HDFS_PORT; default 9870)",
+            )
 
     p = sub.add_parser(
-        "install", help="check Java 17+ and Maven, fetch Kafka's jars, install MariaDB"
+        "install",
+        help="check Java 17+ and Maven, fetch Kafka's and HDFS's jars, install MariaDB",
     )
     common(p, ports=False)
     p.set_defaults(handler=_install)
 
-    p = sub.add_parser("up", help="start Kafka and MariaDB (idempotent) and wait until ready")
+    p = sub.add_parser(
+        "up", help="start Kafka and MariaDB (and HDFS) (idempotent) and wait until ready"
+    )
     common(p, ports=True)
     p.set_defaults(handler=_up)
 
@@ -67,6 +82,8 @@ def _stack(args: argparse.Namespace) -> LocalStack:
         kafka_port=getattr(args, "kafka_port", None),
         mysql_port=getattr(args, "mysql_port", None),
         cache_dir=args.cache_dir,
+        hdfs_port=getattr(args, "hdfs_port", None),
+        with_hdfs=getattr(args, "with_hdfs", False),
     )
 
 
@@ -75,7 +92,7 @@ def _install(args: argparse.Namespace) -> int:
     started = time.monotonic()
     stack.install()
     print(
-        f"installed: Kafka jars in {stack.cache_dir}, MariaDB, Java and Maven checked "
+        f"installed: Kafka and HDFS jars in {stack.cache_dir}, MariaDB, Java and Maven checked "
         f"({time.monotonic() - started:.1f} s)"
     )
     return 0
@@ -91,10 +108,14 @@ def _up(args: argparse.Namespace) -> int:
     print(f"ready in {time.monotonic() - started:.1f} s")
     print(f"Kafka bootstrap: {endpoints.kafka_bootstrap}")
     print(f"MySQL URL:       {endpoints.mysql_url}")
-    print(
+    exports = (
         f"export SLUICE_KAFKA_BOOTSTRAP={endpoints.kafka_bootstrap} "
         f"SLUICE_MYSQL_URL={endpoints.mysql_url}"
     )
+    if stack.with_hdfs and endpoints.hdfs_url:
+        print(f"WebHDFS URL:     {endpoints.hdfs_url}")
+        exports += f" SLUICE_HDFS_URL={endpoints.hdfs_url}"
+    print(exports)
     return 0
 
 

@@ -1,9 +1,10 @@
-"""Installing the local stack's software: Java and Maven checks, Kafka's jars from Maven
-Central, MariaDB from Debian's packages.
+"""Installing the local stack's software: Java and Maven checks, Kafka's and HDFS's jars from
+Maven Central, MariaDB from Debian's packages.
 
 Everything is idempotent and cheap when already done, because ``sluice local up`` calls it
-every time: the Kafka jars carry a stamp naming the hash of the pom they were resolved from, so
-editing coordinator/local/pom.xml (a Kafka upgrade) resolves again and nothing else does.
+every time: each set of jars carries a stamp naming the hash of the pom it was resolved from
+(coordinator/local/pom.xml for Kafka, hdfs-pom.xml for HDFS), so editing a pom (an upgrade)
+resolves again and nothing else does.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import os
 import re
 import shutil
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 
 from coordinator.errors import SluiceError
@@ -22,7 +24,9 @@ from coordinator.local.procs import exclusive_lock
 log = logging.getLogger(__name__)
 
 POM = Path(__file__).with_name("pom.xml")
+HDFS_POM = Path(__file__).with_name("hdfs-pom.xml")
 LOG4J2_CONFIG = Path(__file__).with_name("log4j2.yaml")
+HDFS_LOG4J_CONFIG = Path(__file__).with_name("hdfs-log4j.properties")
 MIN_JAVA = 17  # Kafka 4 brokers need Java 17.
 DEBIAN_JAVA_PACKAGES = ["openjdk-17-jre-headless", "maven"]
 DEBIAN_MARIADB_PACKAGES = ["mariadb-server", "mariadb-client"]
@@ -34,35 +38,66 @@ def which(program: str) -> str | None:
     return shutil.which(program, path=f"{os.environ.get('PATH', '')}:{_SBIN_PATH}")
 
 
+@dataclass(frozen=True)
+class JarSet:
+    """Jars resolved by Maven from one of our poms into ``<cache>/<folder>/libs``, with a stamp
+    naming the pom's hash: editing the pom (an upgrade) resolves again, nothing else does."""
+
+    what: str
+    folder: str
+    pom: Path
+
+    def libs(self, cache_dir: Path) -> Path:
+        return cache_dir / self.folder / "libs"
+
+    def stamp(self, cache_dir: Path) -> Path:
+        return cache_dir / self.folder / "libs.stamp"
+
+    def pom_hash(self) -> str:
+        return hashlib.sha256(self.pom.read_bytes()).hexdigest()
+
+    def installed(self, cache_dir: Path) -> bool:
+        stamp = self.stamp(cache_dir)
+        return stamp.is_file() and stamp.read_text().strip() == self.pom_hash()
+
+
+KAFKA_JARS = JarSet("Kafka", "kafka", POM)
+HDFS_JARS = JarSet("HDFS (hadoop-client-minicluster)", "hdfs", HDFS_POM)
+
+
 def kafka_libs_dir(cache_dir: Path) -> Path:
-    return cache_dir / "kafka" / "libs"
+    return KAFKA_JARS.libs(cache_dir)
 
 
-def _pom_hash() -> str:
-    return hashlib.sha256(POM.read_bytes()).hexdigest()
-
-
-def _stamp(cache_dir: Path) -> Path:
-    return cache_dir / "kafka" / "libs.stamp"
+def hdfs_libs_dir(cache_dir: Path) -> Path:
+    return HDFS_JARS.libs(cache_dir)
 
 
 def kafka_jars_installed(cache_dir: Path) -> bool:
-    stamp = _stamp(cache_dir)
-    return stamp.is_file() and stamp.read_text().strip() == _pom_hash()
+    return KAFKA_JARS.installed(cache_dir)
 
 
 def mariadb_installed() -> bool:
     return which("mariadbd") is not None and which("mariadb-install-db") is not None
 
 
-def is_installed(cache_dir: Path) -> bool:
-    return kafka_jars_installed(cache_dir) and mariadb_installed() and which("java") is not None
+def is_installed(cache_dir: Path, hdfs: bool = False) -> bool:
+    """Whether everything ``up`` needs is there; the HDFS jars only when ``hdfs``."""
+    return (
+        kafka_jars_installed(cache_dir)
+        and (not hdfs or HDFS_JARS.installed(cache_dir))
+        and mariadb_installed()
+        and which("java") is not None
+    )
 
 
-def install(cache_dir: Path) -> None:
-    """Make sure Java 17+, Maven, Kafka's jars and MariaDB are there; install what is not."""
+def install(cache_dir: Path, hdfs: bool = True) -> None:
+    """Make sure Java 17+, Maven, Kafka's jars, MariaDB and (with ``hdfs``) the HDFS jars are
+    there; install what is not."""
     ensure_java_and_maven()
     resolve_kafka_jars(cache_dir)
+    if hdfs:
+        resolve_jars(HDFS_JARS, cache_dir)
     ensure_mariadb()
 
 
@@ -96,28 +131,32 @@ def ensure_java_and_maven() -> None:
 
 
 def resolve_kafka_jars(cache_dir: Path) -> Path:
-    """Resolve Kafka and its runtime dependencies from coordinator/local/pom.xml into
-    ``<cache>/kafka/libs``. Maven writes into a fresh folder that replaces the old one only
-    once complete, so an interrupted download never leaves a half set of jars behind."""
-    libs = kafka_libs_dir(cache_dir)
-    if kafka_jars_installed(cache_dir):
+    return resolve_jars(KAFKA_JARS, cache_dir)
+
+
+def resolve_jars(jars: JarSet, cache_dir: Path) -> Path:
+    """Resolve the runtime dependencies of ``jars.pom`` into ``<cache>/<folder>/libs``. Maven
+    writes into a fresh folder that replaces the old one only once complete, so an interrupted
+    download never leaves a half set of jars behind."""
+    libs = jars.libs(cache_dir)
+    if jars.installed(cache_dir):
         return libs
-    with exclusive_lock(cache_dir / "kafka" / ".lock"):
-        if kafka_jars_installed(cache_dir):  # another process did it while we waited
+    with exclusive_lock(libs.parent / ".lock"):
+        if jars.installed(cache_dir):  # another process did it while we waited
             return libs
         mvn = which("mvn")
         if mvn is None:
             raise SluiceError("Maven (mvn) is not installed; run `sluice local install`")
         staging = libs.with_name(f"libs.tmp{os.getpid()}")
         shutil.rmtree(staging, ignore_errors=True)
-        log.info("resolving Kafka jars with Maven into %s", libs)
+        log.info("resolving %s jars with Maven into %s", jars.what, libs)
         cmd = [
             mvn,
             "-q",
             "-B",
             f"-Dmaven.repo.local={cache_dir / 'm2'}",
             "-f",
-            str(POM),
+            str(jars.pom),
             "dependency:copy-dependencies",
             f"-DoutputDirectory={staging}",
             "-DincludeScope=runtime",
@@ -127,12 +166,12 @@ def resolve_kafka_jars(cache_dir: Path) -> Path:
             shutil.rmtree(staging, ignore_errors=True)
             output = "\n".join((result.stdout + result.stderr).splitlines()[-20:])
             raise SluiceError(
-                f"Maven could not resolve Kafka's jars from {POM} (exit {result.returncode}); "
-                f"is Maven Central reachable?\n{output}"
+                f"Maven could not resolve {jars.what}'s jars from {jars.pom} "
+                f"(exit {result.returncode}); is Maven Central reachable?\n{output}"
             )
         shutil.rmtree(libs, ignore_errors=True)
         staging.rename(libs)
-        _stamp(cache_dir).write_text(_pom_hash() + "\n")
+        jars.stamp(cache_dir).write_text(jars.pom_hash() + "\n")
     return libs
 
 

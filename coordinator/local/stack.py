@@ -1,4 +1,4 @@
-"""The local stack as one thing: Kafka and MariaDB under one state directory.
+"""The local stack as one thing: Kafka, MariaDB and (on request) HDFS under one state directory.
 
 ``sluice local ...`` and the test fixtures both drive this class, so a developer's terminal
 and a test session see the same servers, and either can start them for the other.
@@ -23,6 +23,7 @@ from typing import IO
 
 from coordinator.errors import ConnectError, SluiceError
 from coordinator.local import procs
+from coordinator.local.hdfs import LocalHdfs
 from coordinator.local.install import install, is_installed
 from coordinator.local.kafka import LocalKafka
 from coordinator.local.mariadb import LocalMariaDB
@@ -31,15 +32,17 @@ log = logging.getLogger(__name__)
 
 DEFAULT_KAFKA_PORT = 9092
 DEFAULT_MYSQL_PORT = 3306
+DEFAULT_HDFS_PORT = 9870
 READY_TIMEOUT_S = 180.0
-STOP_TIMEOUT_S = {"kafka": 45.0, "mariadb": 60.0}
+STOP_TIMEOUT_S = {"kafka": 45.0, "mariadb": 60.0, "hdfs": 30.0}
 # Where each port can be changed, for the "port taken" message.
 PORT_SETTING = {
     "kafka": "--kafka-port or SLUICE_KAFKA_PORT (Kafka's controller also takes the next port)",
     "mariadb": "--mysql-port or SLUICE_MYSQL_PORT",
+    "hdfs": "--hdfs-port or SLUICE_HDFS_PORT (the NameNode's RPC port is the next one)",
 }
 
-Server = LocalKafka | LocalMariaDB
+Server = LocalKafka | LocalMariaDB | LocalHdfs
 
 
 @dataclass(frozen=True)
@@ -48,6 +51,8 @@ class StackEndpoints:
 
     kafka_bootstrap: str
     mysql_url: str
+    hdfs_url: str | None = None
+    """WebHDFS URL (SLUICE_HDFS_URL) when the stack has HDFS."""
 
 
 @dataclass(frozen=True)
@@ -62,10 +67,13 @@ class ServerStatus:
 
 
 class LocalStack:
-    """Kafka on ``kafka_port`` (controller on the next port) and MariaDB on ``mysql_port``,
+    """Kafka on ``kafka_port`` (controller on the next port), MariaDB on ``mysql_port`` and,
+    with ``with_hdfs``, HDFS with WebHDFS on ``hdfs_port`` (NameNode RPC on the next port);
     data, logs and pid files under ``state_dir``, software cached in ``cache_dir``.
 
     A port left as None means: the port the server already runs on, else the default.
+    Without ``with_hdfs`` HDFS is neither installed nor started, but ``down`` still stops it
+    and ``status`` still reports it when it runs.
     """
 
     def __init__(
@@ -74,13 +82,17 @@ class LocalStack:
         kafka_port: int | None = None,
         mysql_port: int | None = None,
         cache_dir: Path | str | None = None,
+        hdfs_port: int | None = None,
+        with_hdfs: bool = False,
     ) -> None:
         self.state_dir = Path(state_dir).resolve()
         self.cache_dir = Path(cache_dir).resolve() if cache_dir else Path.cwd() / ".cache"
         self.kafka = LocalKafka(self.state_dir, kafka_port or DEFAULT_KAFKA_PORT, self.cache_dir)
         self.mariadb = LocalMariaDB(self.state_dir, mysql_port or DEFAULT_MYSQL_PORT)
-        requested = {"kafka": kafka_port, "mariadb": mysql_port}
-        for server in self.servers:
+        self.hdfs = LocalHdfs(self.state_dir, hdfs_port or DEFAULT_HDFS_PORT, self.cache_dir)
+        self.with_hdfs = with_hdfs
+        requested = {"kafka": kafka_port, "mariadb": mysql_port, "hdfs": hdfs_port}
+        for server in self.all_servers:
             if requested[server.name] is None and server.running_pid() is not None:
                 server.port = server.configured_port() or server.port
         self.started_here: list[str] = []
@@ -94,9 +106,12 @@ class LocalStack:
         mysql_port: int | None = None,
         cache_dir: Path | str | None = None,
         root: Path | None = None,
+        hdfs_port: int | None = None,
+        with_hdfs: bool = False,
     ) -> LocalStack:
         """Arguments first, then SLUICE_STATE_DIR / SLUICE_KAFKA_PORT / SLUICE_MYSQL_PORT /
-        SLUICE_CACHE_DIR, then ``.sluice`` and ``.cache`` under ``root`` (default: cwd)."""
+        SLUICE_HDFS_PORT / SLUICE_CACHE_DIR, then ``.sluice`` and ``.cache`` under ``root``
+        (default: cwd)."""
         root = root or Path.cwd()
         env = os.environ
 
@@ -113,51 +128,72 @@ class LocalStack:
             kafka_port=kafka_port or env_port("SLUICE_KAFKA_PORT"),
             mysql_port=mysql_port or env_port("SLUICE_MYSQL_PORT"),
             cache_dir=cache_dir or env.get("SLUICE_CACHE_DIR") or root / ".cache",
+            hdfs_port=hdfs_port or env_port("SLUICE_HDFS_PORT"),
+            with_hdfs=with_hdfs,
         )
 
     @property
     def servers(self) -> list[Server]:
-        return [self.kafka, self.mariadb]
+        """The servers ``up`` starts: Kafka and MariaDB, and HDFS when asked for."""
+        return [self.kafka, self.mariadb, *([self.hdfs] if self.with_hdfs else [])]
+
+    @property
+    def all_servers(self) -> list[Server]:
+        """Every server this state directory can hold, whether asked for or not."""
+        return [self.kafka, self.mariadb, self.hdfs]
 
     @property
     def endpoints(self) -> StackEndpoints:
-        return StackEndpoints(kafka_bootstrap=self.kafka.bootstrap, mysql_url=self.mariadb.url)
+        hdfs_url = self.hdfs.url if self.with_hdfs or self.hdfs.running_pid() else None
+        return StackEndpoints(
+            kafka_bootstrap=self.kafka.bootstrap, mysql_url=self.mariadb.url, hdfs_url=hdfs_url
+        )
 
-    def install(self) -> None:
-        install(self.cache_dir)
+    def install(self, hdfs: bool = True) -> None:
+        install(self.cache_dir, hdfs=hdfs)
 
     def is_running(self) -> bool:
         return all(server.running_pid() is not None for server in self.servers)
 
-    def up(self, timeout: float = READY_TIMEOUT_S, for_tests: bool = False) -> StackEndpoints:
+    def up(
+        self,
+        timeout: float = READY_TIMEOUT_S,
+        for_tests: bool = False,
+        only: Iterable[str] | None = None,
+    ) -> StackEndpoints:
         """Start what is not running, wait until everything answers, return the endpoints.
 
         ``for_tests``: the servers this call starts are stopped again when the last test
         session leaves (see :class:`StackUse`). Without it the caller is a person, who now
-        owns the whole stack: tests will leave it running.
+        owns the servers it asked for: tests will leave them running. ``only`` limits the
+        call to some of :attr:`servers` by name (a test fixture that needs just HDFS).
         """
+        chosen = None if only is None else set(only)
+        wanted = [s for s in self.servers if chosen is None or s.name in chosen]
         with procs.exclusive_lock(self.state_dir / ".lock"):
-            running = {s.name: s.running_pid() for s in self.servers}
-            to_start = [s for s in self.servers if running[s.name] is None]
-            for server in self.servers:
+            running = {s.name: s.running_pid() for s in wanted}
+            to_start = [s for s in wanted if running[s.name] is None]
+            for server in wanted:
                 if running[server.name] is not None:
                     self._check_same_port(server)
             for server in to_start:
                 self._check_ports_free(server)
-            if to_start and not is_installed(self.cache_dir):
-                self.install()
+            need_hdfs = self.hdfs in to_start
+            if to_start and not is_installed(self.cache_dir, hdfs=need_hdfs):
+                self.install(hdfs=need_hdfs)
             try:
                 for server in to_start:
                     server.start()
-                for server in self.servers:
+                for server in wanted:
                     self._wait_ready(server, timeout, log_time=server in to_start)
             except BaseException:
                 # A failed `up` leaves nothing half-started behind: a retry starts clean.
                 self._stop([s for s in to_start if s.running_pid() is not None])
                 raise
             self.started_here = [s.name for s in to_start]
+            marked = self.started_for_tests()
             self._set_started_for_tests(
-                self.started_for_tests() | set(self.started_here) if for_tests else set()
+                marked | set(self.started_here) if for_tests else marked - {s.name for s in wanted}
             )
         return self.endpoints
 
@@ -211,9 +247,9 @@ class LocalStack:
     def down(self, names: Iterable[str] | None = None) -> list[str]:
         """Stop the servers ``up`` started (by pid, after checking the pid is ours), or only
         those in ``names``; leave data and logs. Returns the names of the servers stopped."""
-        wanted = set(names) if names is not None else {s.name for s in self.servers}
+        wanted = set(names) if names is not None else {s.name for s in self.all_servers}
         with procs.exclusive_lock(self.state_dir / ".lock"):
-            stopped = self._stop([s for s in self.servers if s.name in wanted])
+            stopped = self._stop([s for s in self.all_servers if s.name in wanted])
             self._set_started_for_tests(self.started_for_tests() - wanted)
         return stopped
 
@@ -231,9 +267,11 @@ class LocalStack:
         return stopped
 
     def status(self) -> list[ServerStatus]:
-        """Each server's pid, port and the result of a real round trip through it."""
+        """Each server's pid, port and the result of a real round trip through it (HDFS only
+        when asked for or running)."""
         result = []
-        for server in self.servers:
+        shown = self.all_servers if self.hdfs.running_pid() is not None else self.servers
+        for server in shown:
             pid = server.running_pid()
             if pid is None:
                 detail = f"not running (no live process of ours in {server.pid_file})"
