@@ -22,10 +22,17 @@ import pymysql
 from coordinator.errors import ConfigError, TaskFailed
 from coordinator.jdbc import JdbcUrl, parse_jdbc_url
 from coordinator.mysql_client import connect, qualified, sql_failure
-from schemas.events import RowEvent
+from schemas.events import RowEvent, SchemaChange
 from schemas.introspect import load_table_schema
 from schemas.table import TableSchema
 from sink_connectors.base import Rejected, Sink, SinkContext, SinkWriter
+from sink_connectors.mysql.evolve import (
+    Evolution,
+    apply_evolution,
+    evolution_refused,
+    evolve_at_start,
+    plan_change,
+)
 from sink_connectors.mysql.statements import StatementBuilder, map_columns
 
 log = logging.getLogger("sluice.sink.mysql")
@@ -55,6 +62,8 @@ def _code(e: pymysql.MySQLError) -> int:
 
 
 ER_XAER_NOTA = 1397  # unknown XID: already decided
+SAME_NAMES = "*"
+"""``table: ["*"]``: each source table's rows go to the target table of the same name."""
 
 
 class MysqlSink(Sink):
@@ -66,7 +75,11 @@ class MysqlSink(Sink):
         conn0 = config.connection[0]
         self.url: JdbcUrl = parse_jdbc_url(conn0.jdbcUrl)
         self.table_name: str = conn0.table[0]
+        self.same_names = self.table_name == SAME_NAMES
+        self.inputs: list[TableSchema] = []
+        """The source's tables, as the job began (``check_input``)."""
         self.target: TableSchema | None = None
+        """The target table, unless ``table`` is ``"*"`` (one target per source table)."""
         self.update_key: list[str] | None = (config.updateKey or {}).get("key")
 
     def connect(self) -> pymysql.connections.Connection:
@@ -78,19 +91,26 @@ class MysqlSink(Sink):
         )
 
     def check(self) -> None:
+        if self.same_names:
+            return  # targets are checked against the source's tables in check_input
         conn = self.connect()
         try:
-            self.target = self._load_target(conn)
+            self.target = self.load_target(conn, self.table_name)
         finally:
             conn.close()
 
-    def _load_target(self, conn: pymysql.connections.Connection) -> TableSchema:
+    def target_name(self, source_table: str) -> str:
+        """The target table of a source table's rows."""
+        return source_table if self.same_names else self.table_name
+
+    def load_target(self, conn: pymysql.connections.Connection, name: str) -> TableSchema:
         try:
-            target = load_table_schema(conn, self.url.database, self.table_name)
+            target = load_table_schema(conn, self.url.database, name)
         except LookupError:
+            suffix = ' (table "*": same name as the source table)' if self.same_names else ""
             raise ConfigError(
                 f"{self.path}.connection[0].table[0]: table "
-                f"{self.url.database}.{self.table_name} does not exist"
+                f"{self.url.database}.{name} does not exist{suffix}"
             ) from None
         names = self.config.column_names
         if names:
@@ -103,10 +123,24 @@ class MysqlSink(Sink):
         return target
 
     def check_input(self, tables: list[TableSchema]) -> None:
-        """Fail before any row moves if a source table cannot be mapped onto the target."""
-        assert self.target is not None, "check() first"
-        for source in tables:
-            map_columns(source, self.target, self.config.column_names, self.path, self.update_key)
+        """Fail before any row moves if a source table cannot be mapped onto its target.
+
+        With ``schemaChange: evolve`` a target may lack source columns: a fresh run adds
+        them (:meth:`prepare_target`), a resumed one meets the DDL in the stream."""
+        self.inputs = list(tables)
+        conn = self.connect()
+        try:
+            for source in tables:
+                target = self.target or self.load_target(conn, self.target_name(source.table))
+                if self._evolves and any(c not in target.column_index for c in source.column_names):
+                    continue
+                map_columns(source, target, self.config.column_names, self.path, self.update_key)
+        finally:
+            conn.close()
+
+    @property
+    def _evolves(self) -> bool:
+        return self.config.schemaChange == "evolve" and self.config.column_names is None
 
     def _run_all(self, statements: list[str], key: str) -> None:
         if not statements:
@@ -124,22 +158,31 @@ class MysqlSink(Sink):
 
     def prepare_target(self) -> None:
         self._run_all(list(self.config.preSql), "preSql")
-
-    def finish_target(self) -> None:
-        self._run_all(list(self.config.postSql), "postSql")
+        if self._evolves:
+            # Rows may come from a snapshot, or from a binlog position after the DDL that
+            # added a column: a fresh run starts with targets that take every source column.
+            conn = self.connect()
+            try:
+                for source in self.inputs:
+                    target = self.load_target(conn, self.target_name(source.table))
+                    evolve_at_start(self.connect, source, target)
+            finally:
+                conn.close()
 
     def build_writer(self, task_id: str) -> SinkWriter:
-        if self.target is None:
+        if self.target is None and not self.same_names:
             self.check()
-        assert self.target is not None
-        return XaMysqlWriter(self, task_id, self.target)
+        return XaMysqlWriter(self, task_id)
 
 
 class XaMysqlWriter(SinkWriter):
-    def __init__(self, sink: MysqlSink, task: str, target: TableSchema) -> None:
+    def __init__(self, sink: MysqlSink, task: str) -> None:
         self.sink = sink
         self.task = task
-        self.target = target
+        self.targets: dict[str, TableSchema] = {}
+        if sink.target is not None:
+            self.targets[sink.target.table] = sink.target
+        database = sink.url.database
         self.conn = sink.connect()
         self.exactly_once = sink.context.exactly_once
         with self.conn.cursor() as cur:
@@ -147,7 +190,7 @@ class XaMysqlWriter(SinkWriter):
             for sql in sink.config.session:
                 cur.execute(sql)
             cur.execute(
-                f"CREATE TABLE IF NOT EXISTS {qualified(target.database, OFFSETS_TABLE)} ("
+                f"CREATE TABLE IF NOT EXISTS {qualified(database, OFFSETS_TABLE)} ("
                 " job VARCHAR(190) NOT NULL, topic_partition VARCHAR(255) NOT NULL,"
                 " next_offset BIGINT NOT NULL, task VARCHAR(64) NOT NULL,"
                 " txn VARCHAR(64) NOT NULL, updated_at TIMESTAMP(6) NOT NULL,"
@@ -198,12 +241,50 @@ class XaMysqlWriter(SinkWriter):
         b = self.builders.get(key)
         if b is None:
             cfg = self.sink.config
-            mapping = map_columns(
-                source, self.target, cfg.column_names, self.sink.path, self.sink.update_key
-            )
-            b = StatementBuilder(self.target, mapping, cfg.writeMode, cfg.batchSize)
+            target = self.target(self.sink.target_name(source.table))
+            columns = cfg.column_names
+            if columns is None and cfg.schemaChange == "ignore":
+                # The target kept its shape: source columns it lacks are not written.
+                columns = [c for c in source.column_names if c in target.column_index]
+            mapping = map_columns(source, target, columns, self.sink.path, self.sink.update_key)
+            b = StatementBuilder(target, mapping, cfg.writeMode, cfg.batchSize)
             self.builders[key] = b
         return b
+
+    def schema_change_needs_commit(self, change: SchemaChange) -> bool:
+        return bool(self._evolution(change).statements)
+
+    def schema_change(self, change: SchemaChange) -> None:
+        evolution = self._evolution(change)
+        for note in evolution.ignored:
+            log.warning("%s: %s", self.task, note)
+        if evolution.statements:
+            apply_evolution(self.sink.connect, change, evolution)
+            self.target(self.sink.target_name(change.table), reload=True)
+            self.builders.clear()
+
+    def _evolution(self, change: SchemaChange) -> Evolution:
+        """What ``schemaChange`` makes of ``change``, planned against the target as it is
+        now (another writer task may have altered it already)."""
+        cfg = self.sink.config
+        if cfg.schemaChange == "fail":
+            raise evolution_refused(change)
+        if cfg.schemaChange == "ignore" or cfg.column_names is not None:
+            why = "schemaChange is 'ignore'" if cfg.schemaChange == "ignore" else "column lists"
+            return Evolution((), (f"{change.qualified_name}: {change.ddl!r} not applied ({why})",))
+        name = self.sink.target_name(change.table)
+        try:
+            target = self.target(name, reload=True)
+        except ConfigError as e:
+            return Evolution((), (f"{change.qualified_name}: {change.ddl!r} not applied: {e}",))
+        return plan_change(change, target)
+
+    def target(self, name: str, reload: bool = False) -> TableSchema:
+        """Target table ``name`` as it is now (loaded once, and again after DDL)."""
+        target = None if reload else self.targets.get(name)
+        if target is None:
+            target = self.targets[name] = self.sink.load_target(self.conn, name)
+        return target
 
     def write(self, events: list[RowEvent]) -> list[Rejected]:
         if not events:
@@ -223,7 +304,7 @@ class XaMysqlWriter(SinkWriter):
                             cur.execute(sql)
                         except pymysql.MySQLError as e:
                             if _code(e) not in ROW_ERRORS:
-                                raise self._failure(e, run[lo:hi]) from None
+                                raise self._failure(e, builder, run[lo:hi]) from None
                             # InnoDB undid just this statement: apply its rows one by one
                             # and set aside the ones the table refuses.
                             rejected += self._one_by_one(cur, builder, run[lo:hi])
@@ -240,15 +321,17 @@ class XaMysqlWriter(SinkWriter):
                     cur.execute(sql)
             except pymysql.MySQLError as e:
                 if _code(e) not in ROW_ERRORS:
-                    raise self._failure(e, [ev]) from None
+                    raise self._failure(e, builder, [ev]) from None
                 rejected.append(Rejected(ev, str(e.args[-1]), _code(e)))
         return rejected
 
-    def _failure(self, e: pymysql.MySQLError, events: list[RowEvent]) -> Exception:
+    def _failure(
+        self, e: pymysql.MySQLError, builder: StatementBuilder, events: list[RowEvent]
+    ) -> Exception:
         first, last = events[0].source, events[-1].source
         return sql_failure(
             e,
-            f"{self.sink.path}: writing to {self.target.qualified_name} "
+            f"{self.sink.path}: writing to {builder.table} "
             f"(source {first.task} seq {first.seq}..{last.seq})",
         )
 
@@ -259,7 +342,7 @@ class XaMysqlWriter(SinkWriter):
         with self.conn.cursor() as cur:
             if rows:
                 cur.executemany(
-                    f"INSERT INTO {qualified(self.target.database, OFFSETS_TABLE)} "
+                    f"INSERT INTO {qualified(self.sink.url.database, OFFSETS_TABLE)} "
                     "(job, topic_partition, next_offset, task, txn, updated_at) "
                     "VALUES (%s, %s, %s, %s, %s, NOW(6)) ON DUPLICATE KEY UPDATE "
                     "next_offset=VALUES(next_offset), task=VALUES(task), txn=VALUES(txn), "
@@ -277,13 +360,16 @@ class XaMysqlWriter(SinkWriter):
     def commit(self, txn_id: str) -> None:
         if not self.prepared:
             return
+        # Kafka has decided: from here only XA COMMIT may end this transaction, never
+        # abort()'s rollback. If the commit fails, the transaction stays prepared in the
+        # server and the next incarnation's recover() commits it.
+        self.prepared = False
+        self.started = False
         try:
             self._exec("XA COMMIT %s", (txn_id,))
         except pymysql.MySQLError as e:
             if e.args[0] != ER_XAER_NOTA:
                 raise
-        self.prepared = False
-        self.started = False
 
     def abort(self) -> None:
         try:
