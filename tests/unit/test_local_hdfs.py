@@ -69,6 +69,8 @@ def test_down_stops_our_hdfs_even_without_with_hdfs(tmp_path: Path) -> None:
     # Stands in for the JVM: its command line names the state dir and the main class.
     cmd = [sys.executable, "-c", "import time; time.sleep(60)", MARKER, str(hdfs.data_dir)]
     procs.start_detached(cmd, hdfs.log_path, hdfs.pid_file, hdfs.home)
+    # Until the child has exec'ed, its command line is still its parent's: wait for it.
+    assert procs.wait_until(lambda: hdfs.running_pid() is not None, timeout=10)
     pid = hdfs.running_pid()
     assert pid is not None
     assert [s.name for s in stack.status()] == ["kafka", "mariadb", "hdfs"], "shown when running"
