@@ -8,6 +8,7 @@ import sys
 BENCHES = [
     [sys.executable, "-m", "bench.serde"],
     [sys.executable, "-m", "bench.snapshot", "--rows", "1000000"],
+    [sys.executable, "-m", "bench.cdc", "--rows", "100000"],
 ]
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 
@@ -83,6 +84,8 @@ def run_one(bootstrap: str, mysql_url: str, db: str, rows: int, name: str) -> di
         "peak_memory_mib": mem.peak_mib,
         "peak_task_memory_mib": mem.peak_task_mib,
         "target_identical": sums[0] == sums[1],
+        # Other work on the machine skews the numbers: say how busy it was.
+        "load_avg_1m_after": round(os.getloadavg()[0], 2),
     }
 
 

@@ -53,6 +53,11 @@ def build_sink(job: Any) -> Sink:
     spec = job.content[0].writer
     cls = plugin_class(spec)
     _require_for_exactly_once(job, spec, cls.supports_precommit, "pre-commit (two-phase commit)")
-    context = SinkContext(job.name, job.setting.speed.writer_channels, exactly_once(job))
+    context = SinkContext(
+        job.name,
+        job.setting.speed.writer_channels,
+        exactly_once(job),
+        source_bounded=plugin_class(job.content[0].reader).bounded,
+    )
     sink: Sink = cls(spec.config, context)
     return sink

@@ -109,10 +109,22 @@ register(
     "source_connectors.mysql.snapshot:MysqlSnapshotSource",
 )
 register(
+    "binlogreader",
+    "reader",
+    "source_connectors.mysql.binlog_config:BinlogReaderConfig",
+    "source_connectors.mysql.binlog:BinlogSource",
+)
+register(
     "mysqlwriter",
     "writer",
     "sink_connectors.mysql.config:MysqlWriterConfig",
     "sink_connectors.mysql.writer:MysqlSink",
+)
+register(
+    "hdfswriter",
+    "writer",
+    "sink_connectors.hdfs.config:HdfsWriterConfig",
+    "sink_connectors.hdfs.writer:HdfsSink",
 )
 register(
     "streamreader",

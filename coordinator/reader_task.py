@@ -111,6 +111,12 @@ class ReaderTask:
                 value = self.serde.encode(event)
                 self._produce(topic, value, record_key(event))
                 self.counters.bytes += len(value)
+            for change in reader.take_schema_changes():
+                # DDL goes to every partition, like a barrier: a table's rows are spread over
+                # all of them, so each writer must meet it in order on each of its own.
+                value = self.serde.encode(change)
+                for p in range(self.plan.partitions):
+                    self._produce(topic, value, None, partition=p)
             if batch:
                 self.counters.rows += len(batch)
                 rows_in_txn += len(batch)

@@ -35,7 +35,7 @@ from confluent_kafka import (
 from coordinator.alignment import FINAL, BarrierAligner
 from coordinator.connectors import build_sink
 from coordinator.control import committed_acks
-from coordinator.errors import TaskFailed
+from coordinator.errors import ConnectError, TaskFailed
 from coordinator.faults import NO_FAULTS, Faults
 from coordinator.kafka_io import consumer_config, producer_config
 from coordinator.plan import JobPlan
@@ -43,7 +43,7 @@ from coordinator.positions import load_positions
 from coordinator.reporting import TaskCounters, TaskReporter
 from coordinator.watchdog import deadline
 from schemas.control import WriterAck
-from schemas.events import Barrier, RowEvent
+from schemas.events import Barrier, RowEvent, SchemaChange
 from schemas.registry import make_registry
 from schemas.serde import EventSerde
 from sink_connectors.base import Rejected, SinkWriter
@@ -191,6 +191,8 @@ class WriterTask:
         elif isinstance(record, RowEvent):
             self.pending.append(record)
             self.bytes_in_txn += len(value)
+        elif isinstance(record, SchemaChange):
+            self._schema_change(record, p, offset)
         else:
             raise TaskFailed(
                 f"{self.task}: unexpected {type(record).__name__} on data topic "
@@ -215,11 +217,25 @@ class WriterTask:
 
     # -- the two-phase commit -------------------------------------------------------------
     def _checkpoint(self, k: int) -> None:
+        started = time.monotonic()
+        if not self._commit_transaction(k):
+            return
+        self.aligner.committed(k)
+        self.counters.checkpoint = k
+        log.debug("%s: checkpoint %s committed in %.3fs", self.task, k, time.monotonic() - started)
+        self._release_held()
+        if k >= FINAL and self.aligner.all_final() and not self.finished_reported:
+            self.finished_reported = True
+            self.reporter.finished(self.task, self.counters)
+
+    def _commit_transaction(self, k: int) -> bool:
+        """Both phases for everything written so far, acked as checkpoint ``k``, then a fresh
+        sink transaction. False when Kafka did not commit: the sink was rolled back and every
+        partition restarted from its committed offset."""
         self._flush()
         topic = self.plan.data_topic
         offsets = {f"{topic}:{p}": o for p, o in self.next_offset.items()}
         tps = [TopicPartition(topic, p, o) for p, o in self.next_offset.items()]
-        started = time.monotonic()
         self.writer.pre_commit(self.txn_id, offsets)
         self.faults.hit("after_prepare")
         ack = WriterAck(
@@ -266,23 +282,34 @@ class WriterTask:
             self._abort_kafka()
             self.writer.abort()
             self._start_from_committed()
-            return
+            return False
         self.faults.hit("after_kafka_commit")
         self.writer.commit(self.txn_id)
-        self.aligner.committed(k)
-        self.counters.checkpoint = k
         self.counters.rows += self.rows_in_txn
         self.counters.bytes += self.bytes_in_txn
         self.counters.errors += len(self.dirty)
         self.dirty.clear()
         self.rows_in_txn = 0
         self.bytes_in_txn = 0
-        log.debug("%s: checkpoint %s committed in %.3fs", self.task, k, time.monotonic() - started)
         self._begin()
-        self._release_held()
-        if k >= FINAL and self.aligner.all_final() and not self.finished_reported:
-            self.finished_reported = True
-            self.reporter.finished(self.task, self.counters)
+        return True
+
+    def _schema_change(self, change: SchemaChange, p: int, offset: int) -> None:
+        """DDL met on partition ``p``, after every row before it there. A change the sink
+        must apply first commits what is pending (see ``SinkWriter.schema_change_needs_
+        commit``), with the change itself left unconsumed, so a crash before the ALTER meets
+        it again; the sink's change is idempotent."""
+        self._flush()
+        if self.writer.schema_change_needs_commit(change):
+            self.next_offset[p] = offset
+            if not self._commit_transaction(self.aligner.last_committed):
+                # Partitions were rewound mid-batch: start over rather than read on.
+                raise ConnectError(
+                    f"{self.task}: Kafka did not commit before the schema change of "
+                    f"{change.qualified_name}; the task restarts from its committed offsets"
+                )
+            self.next_offset[p] = offset + 1
+        self.writer.schema_change(change)
 
     def _produce_dirty(self) -> None:
         """Rejected rows go to the dirty-data topic in the checkpoint's own transaction, so

@@ -8,13 +8,14 @@ travels on data topics) with the schemas loaded here from package data.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields
 from enum import StrEnum
 from functools import cache
 from importlib import resources
 from typing import Any
 
-from schemas.events import Barrier
+from schemas.events import Barrier, SchemaChange, SourcePosition
+from schemas.table import Column, TableSchema
 
 
 @cache
@@ -25,6 +26,16 @@ def _avsc_text(name: str) -> str:
 def load_avsc(name: str) -> dict[str, Any]:
     """A fresh copy of ``schemas/avsc/<name>.avsc`` (callers may embed or alter it)."""
     schema: dict[str, Any] = json.loads(_avsc_text(name))
+    return schema
+
+
+def control_schema(name: str) -> dict[str, Any]:
+    """``schemas/avsc/<name>.avsc`` with references to ``sluice.SourcePosition`` replaced by
+    its definition (one file defines it; a schema must be complete to be registered)."""
+    schema = load_avsc(name)
+    for f in schema["fields"]:
+        if f["type"] == "sluice.SourcePosition":
+            f["type"] = load_avsc("SourcePosition")
     return schema
 
 
@@ -95,19 +106,22 @@ class TaskStatus:
     ts_ms: int = 0
 
 
-ControlRecord = Barrier | CheckpointTrigger | WriterAck | TaskStatus
+ControlRecord = Barrier | CheckpointTrigger | WriterAck | TaskStatus | SchemaChange
 
 CONTROL_SCHEMAS: dict[type, str] = {
     Barrier: "Barrier",
     CheckpointTrigger: "CheckpointTrigger",
     WriterAck: "WriterAck",
     TaskStatus: "TaskStatus",
+    SchemaChange: "SchemaChange",
 }
 """Control record class -> its .avsc name (the Avro record is ``sluice.control.<name>``)."""
 
 
 def control_to_avro(record: ControlRecord) -> dict[str, Any]:
     """The Avro record of a control dataclass (field names match the .avsc)."""
+    if isinstance(record, SchemaChange):
+        return _schema_change_to_avro(record)
     out = {f.name: getattr(record, f.name) for f in fields(record)}
     if isinstance(record, TaskStatus):
         out["state"] = record.state.value
@@ -116,8 +130,48 @@ def control_to_avro(record: ControlRecord) -> dict[str, Any]:
 
 def control_from_avro(cls: type, record: dict[str, Any]) -> ControlRecord:
     """The dataclass ``cls`` from its decoded Avro record; fields the class lacks are dropped."""
+    if cls is SchemaChange:
+        return _schema_change_from_avro(record)
     kwargs = {f.name: record[f.name] for f in fields(cls) if f.name in record}
     if cls is TaskStatus:
         kwargs["state"] = TaskState(kwargs["state"])
     result: ControlRecord = cls(**kwargs)
     return result
+
+
+def _schema_change_to_avro(change: SchemaChange) -> dict[str, Any]:
+    table = change.new_schema
+    return {
+        "database": change.database,
+        "table": change.table,
+        "ddl": change.ddl,
+        "new_schema": None
+        if table is None
+        else {
+            "version": table.version,
+            "primary_key": list(table.primary_key),
+            "columns": [asdict(c) for c in table.columns],
+        },
+        "source": asdict(change.source),
+        "ts_ms": change.ts_ms,
+    }
+
+
+def _schema_change_from_avro(record: dict[str, Any]) -> SchemaChange:
+    new = record["new_schema"]
+    table = (
+        None
+        if new is None
+        else TableSchema(
+            database=record["database"],
+            table=record["table"],
+            columns=tuple(Column(**c) for c in new["columns"]),
+            primary_key=tuple(new["primary_key"]),
+            version=new["version"],
+        )
+    )
+    known = {f.name for f in fields(SourcePosition)}
+    source = SourcePosition(**{k: v for k, v in record["source"].items() if k in known})
+    return SchemaChange(
+        record["database"], record["table"], record["ddl"], table, source, record["ts_ms"]
+    )

@@ -66,3 +66,26 @@ class Barrier:
     task: str
     final: bool = False
     position: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SchemaChange:
+    """DDL on a captured table, at its place in the source's stream (binlog CDC).
+
+    A reader task writes it to *every* partition of the data topic, like a barrier: the
+    table's rows are spread over all partitions by key, so each writer must meet the change
+    on each of its partitions in order with the rows before and after it.
+    """
+
+    database: str
+    table: str
+    ddl: str
+    """The statement as the source logged it."""
+    new_schema: TableSchema | None
+    """The table after the change (its ``version`` one higher); None when it was dropped."""
+    source: SourcePosition
+    ts_ms: int
+
+    @property
+    def qualified_name(self) -> str:
+        return f"{self.database}.{self.table}"

@@ -29,8 +29,8 @@ from schemas.control import (
     CONTROL_SCHEMAS,
     ControlRecord,
     control_from_avro,
+    control_schema,
     control_to_avro,
-    load_avsc,
 )
 from schemas.errors import SchemaNotFound, SerdeError
 from schemas.events import Op, RowEvent, SourcePosition
@@ -163,7 +163,7 @@ class EventSerde:
         name = CONTROL_SCHEMAS.get(cls)
         if name is None:
             raise SerdeError(f"cannot encode {cls.__name__}: not a Sluice record type")
-        schema = load_avsc(name)
+        schema = control_schema(name)
         full_name = f"{schema['namespace']}.{schema['name']}"
         schema_id = self.registry.register(f"{full_name}-value", schema)
         writer = _Writer(_HEADER.pack(MAGIC_BYTE, schema_id), parse_schema(schema))

@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from schemas.events import RowEvent
+from schemas.events import RowEvent, SchemaChange
 
 
 @dataclass(frozen=True)
@@ -35,6 +35,8 @@ class SinkContext:
     job: str
     writer_channels: int
     exactly_once: bool
+    source_bounded: bool = True
+    """False for an endless source (binlog CDC), whose tables may change while it runs."""
 
 
 class SinkWriter(ABC):
@@ -77,6 +79,25 @@ class SinkWriter(ABC):
     @abstractmethod
     def abort(self) -> None:
         """Roll back the open transaction (before ``pre_commit``), e.g. on rebalance."""
+
+    def schema_change_needs_commit(self, change: SchemaChange) -> bool:
+        """Whether applying ``change`` needs the open transaction committed first.
+
+        Called when the runner meets a schema change on a partition, after every row before
+        it has been written. A sink that must alter its target says True: an ALTER waits
+        for every transaction that touched the table, this writer's own open one included.
+        The runner then commits both phases (acked as the last checkpoint) before calling
+        :meth:`schema_change`. May raise ``TaskFailed`` to refuse the change.
+        """
+        return False
+
+    def schema_change(self, change: SchemaChange) -> None:  # noqa: B027 - optional hook
+        """Carry DDL of a source table over to the target, or decide to ignore it.
+
+        Called after :meth:`schema_change_needs_commit`, once per partition the change is
+        met on (and again after a restart), so it must be idempotent. The default ignores
+        it: sinks without a fixed schema take rows of any shape.
+        """
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections. Correctness must not depend on it being called."""

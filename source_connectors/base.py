@@ -16,7 +16,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from schemas.events import RowEvent
+from schemas.events import RowEvent, SchemaChange
 from schemas.table import TableSchema
 
 
@@ -47,6 +47,16 @@ class SourcePartReader(ABC):
         The runner commits it in the same Kafka transaction as those events; passing it back to
         ``Source.build_part`` must resume with the next event, none skipped or repeated.
         """
+
+    def take_schema_changes(self) -> list[SchemaChange]:
+        """DDL that the batch just returned ended with, in source order (CDC sources).
+
+        The runner writes each change to *every* partition of the data topic, after the
+        batch's rows and before the next batch's, in the same Kafka transaction as the
+        batch: every writer then meets it in order with the table's rows on each of its
+        partitions. Sources without DDL keep this default.
+        """
+        return []
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections. Correctness must not depend on it being called."""

@@ -81,6 +81,13 @@ class MysqlWriterConfig(PluginConfig):
     session: SqlList = Field(
         default_factory=list, description="Statements run on every new connection (SET ...)."
     )
+    schemaChange: Annotated[
+        Literal["evolve", "ignore", "fail"], one_of("evolve", "ignore", "fail")
+    ] = Field(
+        default="evolve",
+        description="Sluice addition: what source DDL (binlogreader) does to the target: "
+        "'evolve' adds new columns and widens changed ones, 'ignore' leaves it, 'fail' stops.",
+    )
 
     @property
     def column_names(self) -> list[str] | None:

@@ -140,7 +140,13 @@ class MysqlSink(Sink):
 
     @property
     def _evolves(self) -> bool:
-        return self.config.schemaChange == "evolve" and self.config.column_names is None
+        """Targets follow the source's DDL: CDC jobs (an endless source) writing all columns.
+        A bounded job's target is never altered; a column it lacks is an error at once."""
+        return (
+            not self.context.source_bounded
+            and self.config.schemaChange == "evolve"
+            and self.config.column_names is None
+        )
 
     def _run_all(self, statements: list[str], key: str) -> None:
         if not statements:
@@ -168,6 +174,9 @@ class MysqlSink(Sink):
                     evolve_at_start(self.connect, source, target)
             finally:
                 conn.close()
+
+    def finish_target(self) -> None:
+        self._run_all(list(self.config.postSql), "postSql")
 
     def build_writer(self, task_id: str) -> SinkWriter:
         if self.target is None and not self.same_names:

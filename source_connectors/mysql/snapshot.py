@@ -245,7 +245,7 @@ class SnapshotPartReader(SourcePartReader):
 
     def _query(self, part: dict[str, Any]) -> tuple[str, list[Any]]:
         src = self.source
-        cols = ", ".join(_select_expr(c) for c in self.schema.columns)  # type: ignore[union-attr]
+        cols = ", ".join(select_expr(c) for c in self.schema.columns)  # type: ignore[union-attr]
         conds: list[str] = []
         args: list[Any] = []
         if src.config.where:
@@ -293,7 +293,7 @@ class SnapshotPartReader(SourcePartReader):
         self.seq = seq
         if self.key_idx:
             last = rows[-1]
-            self.last_key = [_key_text(last[i]) for i in self.key_idx]
+            self.last_key = [key_text(last[i]) for i in self.key_idx]
         return events
 
     def snapshot(self) -> dict[str, str]:
@@ -314,7 +314,7 @@ def _literal_percent(sql: str) -> str:
     return sql.replace("%", "%%")
 
 
-def _select_expr(col: Column) -> str:
+def select_expr(col: Column) -> str:
     """The column as the reader selects it. A FLOAT travels the text protocol rounded to six
     digits; widened to DOUBLE it arrives exact, and the writer's FLOAT column rounds it back
     to the very same 32-bit value."""
@@ -324,7 +324,7 @@ def _select_expr(col: Column) -> str:
     return q
 
 
-def _key_text(value: Any) -> Any:
+def key_text(value: Any) -> Any:
     """Resume-key values as JSON-safe scalars PyMySQL can pass back as parameters."""
     if value is None or isinstance(value, int | float | str):
         return value

@@ -210,7 +210,7 @@ def test_unknown_reader_suggests_the_closest() -> None:
     doc["job"]["content"][0]["reader"]["name"] = "mysqlreadr"
     assert errors_of(doc) == (
         f'job.json: {READER}.name: unknown reader "mysqlreadr"; '
-        "known readers: mysqlreader, streamreader (did you mean mysqlreader?)"
+        "known readers: binlogreader, mysqlreader, streamreader (did you mean mysqlreader?)"
     )
 
 
@@ -571,6 +571,7 @@ def test_plugin_registry_and_plugin_class(monkeypatch: pytest.MonkeyPatch) -> No
     assert job.warnings == [f"{READER}.parameter.x: unknown key, ignored"]
     assert plugins.plugin_class(job.reader) is FakeSource
     assert [p.name for p in plugins.registered("reader")] == [
+        "binlogreader",
         "fakereader",
         "mysqlreader",
         "streamreader",
