@@ -6,7 +6,6 @@ import json
 import sys
 from typing import Any
 
-
 NOTES = [
     "",
     "## Reading the numbers (profile of 2026-11-25)",

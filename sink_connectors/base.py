@@ -20,7 +20,23 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from coordinator.errors import ConfigError
 from schemas.events import RowEvent, SchemaChange
+from schemas.table import TableSchema
+
+
+def source_indexes(source: TableSchema, names: list[str], where: str) -> list[int]:
+    """Which source value feeds each writer column: by name when every writer column is a
+    source column, else by position (FlinkX maps reader ``column`` i to writer ``column`` i)."""
+    if all(n in source.column_index for n in names):
+        return [source.column_index[n] for n in names]
+    if len(names) == len(source.columns):
+        return list(range(len(names)))
+    raise ConfigError(
+        f"{where}.column: {len(names)} writer columns {names} cannot be matched to the "
+        f"{len(source.columns)} source columns {list(source.column_names)} of "
+        f"{source.qualified_name} (same names, or the same number in order)"
+    )
 
 
 @dataclass(frozen=True)

@@ -37,7 +37,7 @@ from schemas.errors import SerdeError
 from schemas.events import Op, RowEvent
 from schemas.row_binary import RowEnvelopeCodec, write_string
 from schemas.table import TableSchema
-from sink_connectors.base import Rejected, Sink, SinkContext, SinkWriter
+from sink_connectors.base import Rejected, Sink, SinkContext, SinkWriter, source_indexes
 from sink_connectors.hdfs import names
 from sink_connectors.hdfs.formats import (
     OP_FIELD,
@@ -130,16 +130,7 @@ class HdfsSink(Sink):
     def projection(self, source: TableSchema) -> Projection:
         cfg = self.config
         names_ = list(cfg.column_names or source.column_names)
-        if all(n in source.column_index for n in names_):
-            index = [source.column_index[n] for n in names_]
-        elif len(names_) == len(source.columns):
-            index = list(range(len(names_)))
-        else:
-            raise ConfigError(
-                f"{self.path}.column: {len(names_)} writer columns {names_} cannot be matched to "
-                f"the {len(source.columns)} source columns {list(source.column_names)} of "
-                f"{source.qualified_name} (same names, or the same number in order)"
-            )
+        index = source_indexes(source, names_, self.path)
         if cfg.writeOp and OP_FIELD in names_:
             raise ConfigError(
                 f'{self.path}.writeOp: a written column is already called "{OP_FIELD}"'

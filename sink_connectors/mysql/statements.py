@@ -24,6 +24,7 @@ from coordinator.errors import ConfigError
 from coordinator.mysql_client import qualified, quote_ident
 from schemas.events import Op, RowEvent
 from schemas.table import TableSchema
+from sink_connectors.base import source_indexes
 
 Literal = Callable[[object], str]
 """Renders one value as an SQL literal (PyMySQL's ``Connection.escape``)."""
@@ -58,16 +59,7 @@ def map_columns(
             f"{where}.column: {', '.join(map(repr, unknown))} not in target table "
             f"{target.qualified_name} (columns: {', '.join(target.column_names)})"
         )
-    if all(n in source.column_index for n in names):
-        index = [source.column_index[n] for n in names]
-    elif len(names) == len(source.columns):
-        index = list(range(len(names)))
-    else:
-        raise ConfigError(
-            f"{where}.column: {len(names)} writer columns {names} cannot be matched to the "
-            f"{len(source.columns)} source columns {list(source.column_names)} of "
-            f"{source.qualified_name} (same names, or the same number in order)"
-        )
+    index = source_indexes(source, names, where)
     by_target = dict(zip(names, index, strict=True))
     wanted = tuple(update_key) if update_key else target.primary_key
     missing_key = [c for c in wanted if c not in by_target]
