@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable
 
 from confluent_kafka import Producer
 
@@ -31,13 +30,11 @@ class CheckpointCoordinator:
         self,
         plan: JobPlan,
         serde: EventSerde,
-        on_complete: Callable[[int], None] = lambda k: None,
     ) -> None:
         self.plan = plan
         self.listener = ControlListener(plan, serde, "coordinator")
         self.trigger_producer = CheckpointTriggerProducer(plan, serde)
         self._status = Producer(producer_config(plan.bootstrap))
-        self.on_complete = on_complete
         self.acked: dict[int, int] = dict.fromkeys(range(plan.partitions), 0)
         self.final_partitions: set[int] = set()
         self.triggered = 0
@@ -81,7 +78,6 @@ class CheckpointCoordinator:
             self.durations.append(time.monotonic() - self._triggered_at)
             log.debug("checkpoint %s complete", self.completed)
             self._publish("COMPLETED", self.completed, duration_ms=int(self.durations[-1] * 1000))
-            self.on_complete(self.completed)
         if self.triggered > self.completed or self.all_final:
             return
         now = time.monotonic()

@@ -14,15 +14,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic
 
 from coordinator.errors import ConnectError
 
 log = logging.getLogger("sluice.kafka")
 
-# The control-plane topics, shared by every job (Kafka Connect's config/offset/status trio).
-CONFIGS_TOPIC = "sluice-configs"
+# Control-plane topics shared by every job (Kafka Connect's offsets and status topics).
 OFFSETS_TOPIC = "sluice-offsets"
 STATUS_TOPIC = "sluice-status"
 
@@ -133,12 +132,6 @@ def _wait_for_metadata(client: AdminClient, names: list[str], timeout: float) ->
     raise ConnectError(f"topics {names} did not get leaders within {timeout:.0f}s")
 
 
-def topic_config(bootstrap: str, topic: str) -> dict[str, str]:
-    res = ConfigResource(ConfigResource.Type.TOPIC, topic)
-    fut = admin(bootstrap).describe_configs([res])[res]
-    return {k: v.value for k, v in fut.result().items()}
-
-
 def read_to_end(
     bootstrap: str,
     topic: str,
@@ -213,9 +206,3 @@ def latest_json_by_key(
         else:
             state[k] = json.loads(value)
     return state
-
-
-def wait_delivered(producer: Producer, timeout: float = 60.0) -> None:
-    remaining = producer.flush(timeout)
-    if remaining:
-        raise ConnectError(f"{remaining} records not delivered to Kafka within {timeout:.0f}s")

@@ -11,7 +11,6 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from coordinator.alignment import FINAL
 from coordinator.kafka_io import TopicSpec
 
 
@@ -64,10 +63,6 @@ class JobPlan:
     def reader_tasks(self) -> tuple[str, ...]:
         return tuple(f"reader-{i}" for i in range(len(self.reader_parts)))
 
-    @property
-    def writer_tasks(self) -> tuple[str, ...]:
-        return tuple(f"writer-{i}" for i in range(self.writer_count))
-
     def writer_partitions(self, index: int) -> list[int]:
         """Data topic partitions owned by writer task ``index`` (round robin)."""
         return [p for p in range(self.partitions) if p % self.writer_count == index]
@@ -82,22 +77,9 @@ class JobPlan:
     def run_key(self) -> str:
         return f"job/{safe_name(self.job_name)}"
 
-    def sink_txn_id(self, task: str, checkpoint: int) -> str:
-        """Short (XA gtrid ≤ 64 bytes), unique per run, task and checkpoint, and parseable
-        back by :meth:`parse_sink_txn_id` during recovery."""
-        k = "final" if checkpoint >= FINAL else str(checkpoint)
-        return f"{self.sink_txn_prefix(task)}{k}"
-
     def sink_txn_prefix(self, task: str) -> str:
         digest = hashlib.sha1(self._base.encode()).hexdigest()[:10]
         return f"sl-{digest}-{task}-"
-
-    def parse_sink_txn_id(self, task: str, txn_id: str) -> int | None:
-        prefix = self.sink_txn_prefix(task)
-        if not txn_id.startswith(prefix):
-            return None
-        k = txn_id[len(prefix) :]
-        return FINAL if k == "final" else int(k)
 
     def topics(self) -> list[TopicSpec]:
         rf = self.replication_factor
