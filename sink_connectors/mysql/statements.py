@@ -19,6 +19,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
 
 from coordinator.errors import ConfigError
 from coordinator.mysql_client import qualified, quote_ident
@@ -30,6 +32,30 @@ Literal = Callable[[object], str]
 """Renders one value as an SQL literal (PyMySQL's ``Connection.escape``)."""
 
 MAX_STATEMENT_BYTES = 4 * 1024 * 1024
+
+
+def fast_literal(lit: Literal) -> Literal:
+    """``lit`` with the common row value types rendered here, by exact type, as PyMySQL
+    renders them: its ``escape`` tries each type in turn and formats datetimes with
+    ``str.format``, a third of a writer's time on a six-column row. Strings (whose escaping
+    depends on the session's ``NO_BACKSLASH_ESCAPES``), bytes and the rest stay with ``lit``.
+    """
+
+    def literal(value: object) -> str:
+        cls = value.__class__
+        if cls is int:
+            return str(value)
+        if cls is str:
+            return lit(value)
+        if value is None:
+            return "NULL"
+        if cls is datetime and value.tzinfo is None:  # type: ignore[attr-defined]
+            return f"'{value.isoformat(' ')}'"  # type: ignore[attr-defined]
+        if cls is Decimal:
+            return format(value, "f")
+        return lit(value)
+
+    return literal
 
 
 @dataclass
@@ -85,6 +111,8 @@ class StatementBuilder:
         self.m = mapping
         self.mode = write_mode
         self.batch_size = batch_size
+        n = len(mapping.source_index)
+        self._identity_width = n if mapping.source_index == tuple(range(n)) else -1
         cols = ", ".join(quote_ident(c) for c in mapping.target_columns)
         verb = {"insert": "INSERT", "replace": "REPLACE", "update": "INSERT"}[write_mode]
         self._upsert_head = f"{verb} INTO {self.table} ({cols}) VALUES "
@@ -133,6 +161,8 @@ class StatementBuilder:
         return f"DELETE FROM {self.table} WHERE ({keys}) IN ({','.join(items)})"
 
     def _values(self, row: tuple[object, ...], lit: Literal) -> str:
+        if len(row) == self._identity_width:  # every source column, in order: no indexing
+            return "(" + ",".join(map(lit, row)) + ")"
         return "(" + ",".join([lit(row[i]) for i in self.m.source_index]) + ")"
 
     def _key(self, row: tuple[object, ...], lit: Literal) -> str:

@@ -32,8 +32,10 @@ from sink_connectors.mysql.evolve import (
     evolution_refused,
     evolve_at_start,
     plan_change,
+    plan_create,
 )
-from sink_connectors.mysql.statements import StatementBuilder, map_columns
+from sink_connectors.mysql.inflight import InFlight
+from sink_connectors.mysql.statements import StatementBuilder, fast_literal, map_columns
 
 log = logging.getLogger("sluice.sink.mysql")
 
@@ -209,12 +211,41 @@ class XaMysqlWriter(SinkWriter):
         self.txn: str | None = None
         self.started = False
         self.prepared = False
-        self.lit: Callable[[object], str] = self.conn.escape
+        self.lit: Callable[[object], str] = fast_literal(self.conn.escape)
+        # The last statement of a write() may still run while the task decodes the next
+        # batch; whatever else uses the connection waits for it first (_settle).
+        self.inflight = InFlight(self.conn)
+        self.late: list[Rejected] = []
+        """Rows refused by a statement that finished after its write() returned."""
 
     # -- phase helpers --------------------------------------------------------------------
     def _exec(self, sql: str, args: Any = None) -> None:
+        self._settle()
         with self.conn.cursor() as cur:
             cur.execute(sql, args)
+
+    def _settle(self) -> None:
+        """Wait for the statement in flight; rows it refused go to ``late``."""
+        done = self.inflight.wait()
+        if done is None:
+            return
+        (builder, events), error = done
+        if error is None:
+            return
+        if not isinstance(error, pymysql.MySQLError):
+            raise error
+        if _code(error) not in ROW_ERRORS:
+            raise self._failure(error, builder, events) from None
+        # InnoDB undid just this statement: apply its rows one by one and set aside the
+        # ones the table refuses.
+        with self.conn.cursor() as cur:
+            self.late += self._one_by_one(cur, builder, events)
+
+    def flush(self) -> list[Rejected]:
+        """Finish the statement in flight; the rows refused since the last write()."""
+        self._settle()
+        rejected, self.late = self.late, []
+        return rejected
 
     def recover(
         self, txn_prefix: str, is_committed: Callable[[str], bool]
@@ -249,6 +280,7 @@ class XaMysqlWriter(SinkWriter):
         key = (source.qualified_name, source.version, source.column_names)
         b = self.builders.get(key)
         if b is None:
+            self._settle()  # loading the target uses the connection
             cfg = self.sink.config
             target = self.target(self.sink.target_name(source.table))
             columns = cfg.column_names
@@ -261,9 +293,11 @@ class XaMysqlWriter(SinkWriter):
         return b
 
     def schema_change_needs_commit(self, change: SchemaChange) -> bool:
+        self._settle()
         return bool(self._evolution(change).statements)
 
     def schema_change(self, change: SchemaChange) -> None:
+        self._settle()
         evolution = self._evolution(change)
         for note in evolution.ignored:
             log.warning("%s: %s", self.task, note)
@@ -285,6 +319,8 @@ class XaMysqlWriter(SinkWriter):
         try:
             target = self.target(name, reload=True)
         except ConfigError as e:
+            if self.sink.same_names and change.new_schema is not None:
+                return plan_create(change, self.sink.url.database, name)  # a new source table
             return Evolution((), (f"{change.qualified_name}: {change.ddl!r} not applied: {e}",))
         return plan_change(change, target)
 
@@ -300,24 +336,18 @@ class XaMysqlWriter(SinkWriter):
             return []
         if not self.started:
             self._start()
-        rejected: list[Rejected] = []
         # Events of one table are consecutive in practice; split on table changes.
         start = 0
-        with self.conn.cursor() as cur:
-            for i in range(1, len(events) + 1):
-                if i == len(events) or events[i].table is not events[start].table:
-                    run = events[start:i]
-                    builder = self._builder(run[0].table)
-                    for sql, lo, hi in builder.statements(run, self.lit):
-                        try:
-                            cur.execute(sql)
-                        except pymysql.MySQLError as e:
-                            if _code(e) not in ROW_ERRORS:
-                                raise self._failure(e, builder, run[lo:hi]) from None
-                            # InnoDB undid just this statement: apply its rows one by one
-                            # and set aside the ones the table refuses.
-                            rejected += self._one_by_one(cur, builder, run[lo:hi])
-                    start = i
+        for i in range(1, len(events) + 1):
+            if i == len(events) or events[i].table is not events[start].table:
+                run = events[start:i]
+                builder = self._builder(run[0].table)
+                for sql, lo, hi in builder.statements(run, self.lit):
+                    self._settle()
+                    self.inflight.submit(sql, (builder, run[lo:hi]))
+                start = i
+        # The last statement is still running: rows it refuses come with the next call.
+        rejected, self.late = self.late, []
         return rejected
 
     def _one_by_one(
@@ -345,6 +375,11 @@ class XaMysqlWriter(SinkWriter):
         )
 
     def pre_commit(self, txn_id: str, offsets: Mapping[str, int]) -> None:
+        self._settle()
+        if self.late:  # the runner calls flush() first; refused rows must not vanish
+            raise TaskFailed(
+                f"{self.task}: {len(self.late)} rejected rows not collected before pre_commit"
+            )
         if not self.started:
             return
         rows = [(self.sink.context.job, tp, off, self.task, txn_id) for tp, off in offsets.items()]
@@ -381,6 +416,8 @@ class XaMysqlWriter(SinkWriter):
                 raise
 
     def abort(self) -> None:
+        self.inflight.wait()  # its outcome no longer matters: everything is rolled back
+        self.late.clear()
         try:
             if self.prepared:
                 self._exec("XA ROLLBACK %s", (self.txn,))
@@ -399,4 +436,5 @@ class XaMysqlWriter(SinkWriter):
     def close(self) -> None:
         # Closing a broken connection must not mask why it broke.
         with contextlib.suppress(Exception):
+            self.inflight.close()
             self.conn.close()
