@@ -78,6 +78,13 @@ class MysqlReaderConfig(PluginConfig):
         default=False,
         description="Stop an incremental read at the increColumn maximum seen at start.",
     )
+    pollingSafetyWindow: int = Field(
+        default=2000,
+        ge=0,
+        description="Sluice addition: milliseconds an increColumn maximum must have been seen "
+        "before rows up to it are read, so rows whose transactions commit out of order are "
+        "not skipped (like Kafka Connect JDBC's timestamp.delay.interval.ms).",
+    )
     requestAccumulatorInterval: int | None = Field(
         default=None,
         description="FlinkX: seconds between accumulator requests. Accepted, unused: Sluice "
@@ -101,6 +108,8 @@ class MysqlReaderConfig(PluginConfig):
 
     def job_problems(self, setting: Setting) -> list[Problem]:
         channels = setting.speed.reader_channels
+        if self.increColumn is not None:
+            return self._incremental_problems(setting)
         if channels > 1 and self.splitPk is None:
             return [
                 Problem(
@@ -111,3 +120,29 @@ class MysqlReaderConfig(PluginConfig):
                 )
             ]
         return []
+
+    def _incremental_problems(self, setting: Setting) -> list[Problem]:
+        """Incremental reads (``increColumn``) run on one reader channel, as in FlinkX, and
+        keep their position on ``increColumn``."""
+        problems = []
+        channels = setting.speed.reader_channels
+        if channels > 1:
+            problems.append(
+                Problem(
+                    "",
+                    f"{channels} reader channels: an incremental read (increColumn) uses one "
+                    "reader channel, as in FlinkX; writer channels still apply rows in parallel",
+                    warning=True,
+                )
+            )
+        restore = setting.restore.restore_column_name
+        if restore and restore != self.increColumn:
+            problems.append(
+                Problem(
+                    "increColumn",
+                    f"setting.restore.restoreColumnName {restore!r} is not used: an incremental "
+                    f"read resumes after the last increColumn {self.increColumn!r} value",
+                    warning=True,
+                )
+            )
+        return problems
