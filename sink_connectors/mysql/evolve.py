@@ -7,9 +7,21 @@
   version that other partitions still deliver do not carry it;
 * a column whose declared type changed (VARCHAR(10) → VARCHAR(100), INT → BIGINT) is
   modified to the new type;
-* dropped and renamed columns, TRUNCATE and DROP TABLE are logged and left alone: dropping
-  target data because a source did is an operator's decision (a rename shows up as a new
-  column next to the old one).
+* a table the source created (``CREATE TABLE``, or ``RENAME TABLE`` to a captured name) is
+  created on the target with the source's columns and primary key when targets have the
+  source's names (``"table": "*"``);
+* a column the source dropped is kept on the target, made NULL-able if it was NOT NULL (rows
+  of the new version do not carry it); a renamed column shows up as a new column next to the
+  old one, which is kept the same way;
+* TRUNCATE and DROP TABLE are logged and left alone.
+
+Why dropped and renamed columns and TRUNCATE are not carried out: a table's rows are spread
+over every partition of the data topic, each read by its own writer at its own pace. The
+first writer to meet a change applies it while other partitions may still hold rows from
+before it: a dropped or renamed column would make those rows unwritable (or silently lose
+their value), and a TRUNCATE would either miss rows still in flight or, repeated by the next
+writer, delete rows written after it. Keeping target data is the only choice that is right
+on every partition; removing it is left to the operator.
 
 ``ignore`` logs every change and alters nothing; ``fail`` stops the writer at the first
 change, naming the statement and where it is in the source.
@@ -65,8 +77,29 @@ def plan_change(change: SchemaChange, target: TableSchema) -> Evolution:
     if change.new_schema is None:
         return Evolution((), (f"{where}: the table was dropped; the target is kept",))
     if change.ddl.lstrip()[:8].upper().startswith("TRUNCATE"):
-        return Evolution((), (f"{where}: TRUNCATE is not applied to the target",))
+        return Evolution((), (f"{where}: TRUNCATE is not applied to the target (see docs)",))
     return plan_evolution(change.new_schema, target, where)
+
+
+def plan_create(change: SchemaChange, database: str, name: str) -> Evolution:
+    """``CREATE TABLE IF NOT EXISTS`` for a source table the target does not have yet, with
+    the source's columns (NULL-able as declared) and primary key."""
+    where = f"{change.qualified_name} at {change.source.file}:{change.source.pos}"
+    source = change.new_schema
+    if source is None:
+        return Evolution((), (f"{where}: the table was dropped; no target to change",))
+    key = set(source.primary_key)
+    parts = [
+        f"{quote_ident(c.name)} {_declaration(c, c.nullable and c.name not in key)}"
+        for c in source.columns
+    ]
+    if source.primary_key:
+        parts.append(f"PRIMARY KEY ({', '.join(quote_ident(k) for k in source.primary_key)})")
+    sql = (
+        f"CREATE TABLE IF NOT EXISTS {qualified(database, name)} ({', '.join(parts)}) "
+        "ENGINE=InnoDB DEFAULT CHARSET=utf8mb4"
+    )
+    return Evolution((sql,), ())
 
 
 def plan_evolution(source: TableSchema, target: TableSchema, where: str) -> Evolution:
@@ -89,11 +122,17 @@ def plan_evolution(source: TableSchema, target: TableSchema, where: str) -> Evol
                 f"MODIFY COLUMN IF EXISTS {quote_ident(col.name)} {_declaration(col, nullable)}"
             )
         previous = col.name
-    gone = [c.name for c in target.columns if c.name not in source.column_index]
+    gone = [c for c in target.columns if c.name not in source.column_index]
     if gone:
         ignored.append(
-            f"{where}: target columns {', '.join(gone)} are no longer in the source; kept"
+            f"{where}: target columns {', '.join(c.name for c in gone)} are no longer in the "
+            "source; kept"
         )
+    for c in gone:
+        # Rows of the new version do not carry it: it must take NULL (a key column cannot,
+        # and a keyless target with a dropped key column is the operator's to fix).
+        if not c.nullable and c.name not in target.primary_key:
+            clauses.append(f"MODIFY COLUMN IF EXISTS {quote_ident(c.name)} {_declaration(c, True)}")
     statements = tuple(f"ALTER TABLE {table} {clause}" for clause in clauses)
     return Evolution(statements, tuple(ignored))
 

@@ -32,6 +32,7 @@ from schemas.table import TableSchema
 from source_connectors.base import Source, SourceContext, SourcePartReader
 from source_connectors.mysql import binlog_server as server
 from source_connectors.mysql.binlog_config import BinlogReaderConfig
+from source_connectors.mysql.binlog_history import SchemaHistory
 from source_connectors.mysql.binlog_schema import SchemaTracker, TableFilter
 from source_connectors.mysql.binlog_snapshot import InitialSnapshot, SkipList
 from source_connectors.mysql.binlog_start import first_file_at
@@ -221,6 +222,12 @@ class BinlogPartReader(SourcePartReader):
         )
         self._schema_changes: list[SchemaChange] = []
 
+    def attach_kafka(self, bootstrap: str) -> None:
+        """Called by the reader task before the first batch: keep the schema history
+        (:mod:`.binlog_history`) in that Kafka, unless ``schemaHistory`` is off."""
+        if self.source.config.schemaHistory:
+            self.tracker.history = SchemaHistory(bootstrap, self.source.server).load()
+
     def _check_tables(self) -> list[TableSchema]:
         self.source.check()
         return self.source.tables()
@@ -293,6 +300,19 @@ class BinlogPartReader(SourcePartReader):
     def take_schema_changes(self) -> list[SchemaChange]:
         changes, self._schema_changes = self._schema_changes, []
         return changes
+
+    def bytes_behind(self) -> int | None:
+        """Binlog bytes between where this reader is and the server's end (``SHOW BINARY
+        LOGS``: the last file's size is the current end). For the runner's lag metric."""
+        pos = self.stream.position
+        if pos.file is None or pos.pos is None:
+            return None
+        files = self._with_conn(server.binary_logs, self.source.config.username, self.source.server)
+        names = [f.name for f in files]
+        if pos.file not in names:
+            return None
+        i = names.index(pos.file)
+        return max(0, files[i].size - pos.pos) + sum(f.size for f in files[i + 1 :])
 
     def snapshot(self) -> dict[str, str]:
         pos = self.stream.position

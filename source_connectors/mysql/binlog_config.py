@@ -158,8 +158,8 @@ class BinlogReaderConfig(PluginConfig):
     )
     pavingData: bool = Field(
         default=False,
-        description="FlinkX: flat before_/after_ columns. Accepted, unused: Sluice rows always "
-        "carry before and after images.",
+        description="FlinkX: flat before_<col>/after_<col> rows. The default output shape of "
+        "kafkawriter (its format paving); rows on the data topic always carry both images.",
     )
     start: StartSpec = Field(default_factory=StartSpec, description="Where a fresh run starts.")
     serverId: int | None = Field(
@@ -176,6 +176,12 @@ class BinlogReaderConfig(PluginConfig):
     )
     fetchSize: int = Field(
         default=1024, ge=1, description="Rows per fetch of the initial snapshot."
+    )
+    schemaHistory: bool = Field(
+        default=True,
+        description="Sluice addition: record each DDL with its binlog position in the Kafka "
+        "topic sluice-schema-history-<host>_<port>, so old positions decode with the schema "
+        "they had.",
     )
 
     @field_validator("tableRegex")
@@ -248,14 +254,6 @@ class BinlogReaderConfig(PluginConfig):
                     f"{setting.speed.reader_channels} reader channels, but a binlog is one "
                     "ordered stream read by one task: set setting.speed.readerChannel to 1 "
                     "(writerChannel can stay higher)",
-                )
-            )
-        if self.pavingData:
-            problems.append(
-                Problem(
-                    "pavingData",
-                    "accepted but has no effect: rows always carry before and after images",
-                    warning=True,
                 )
             )
         return problems

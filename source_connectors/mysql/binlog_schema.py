@@ -20,6 +20,7 @@ from pymysqlreplication.constants import FIELD_TYPE
 
 from schemas.introspect import TableNotFound, load_table_schema
 from schemas.table import Column, TableSchema
+from source_connectors.mysql.binlog_history import HistoryEntry, Position, SchemaHistory
 from source_connectors.mysql.binlog_values import RowConverter, row_converter
 
 # --- DDL statements ----------------------------------------------------------------------------
@@ -39,6 +40,8 @@ _HEADS = {
     "RENAME": re.compile(r"RENAME\s+TABLES?\s+", re.I),
     "TRUNCATE": re.compile(rf"TRUNCATE\s+(?:TABLE\s+)?{_NAME}", re.I),
 }
+# ALTER TABLE a RENAME [TO|AS] b (not RENAME COLUMN/INDEX/KEY): b is a table too.
+_ALTER_RENAME = re.compile(rf"\bRENAME\s+(?:(?:TO|AS)\s+)?(?!(?:COLUMN|INDEX|KEY)\b){_NAME}", re.I)
 _LIST_ITEM = re.compile(rf"\s*{_NAME}(?:\s+(?:WAIT\s+\d+|NOWAIT))?\s*(?:,|\bTO\b|$)", re.I)
 
 
@@ -60,7 +63,11 @@ def ddl_tables(query: str, default_db: str) -> tuple[str, list[tuple[str, str]]]
         if m is None:
             continue
         if kind in ("ALTER", "CREATE", "TRUNCATE"):
-            return kind, [_qualify(m.group(1), m.group(2), default_db)]
+            names = [_qualify(m.group(1), m.group(2), default_db)]
+            renamed = _ALTER_RENAME.search(text, m.end()) if kind == "ALTER" else None
+            if renamed is not None:
+                names.append(_qualify(renamed.group(1), renamed.group(2), default_db))
+            return kind, names
         names = []
         rest = text[m.end() :]
         while rest:
@@ -216,6 +223,8 @@ class SchemaTracker:
         self._connect = connect
         self._conn: Any = None
         self.tables: dict[tuple[str, str], TrackedTable] = {}
+        self.history: SchemaHistory | None = None
+        """Set when the reader runs with Kafka (:mod:`.binlog_history`)."""
 
     def _load(self, db: str, table: str, version: int) -> TableSchema | None:
         if self._conn is None:
@@ -233,27 +242,67 @@ class SchemaTracker:
         self.tables[(schema.database, schema.table)] = tracked
         return tracked
 
-    def for_event(self, db: str, table: str, map_table: Any) -> TrackedTable:
-        """The schema to decode a rows event of ``db.table`` with."""
+    def for_event(
+        self, db: str, table: str, map_table: Any, at: Position | None = None
+    ) -> TrackedTable:
+        """The schema to decode a rows event of ``db.table`` (at binlog position ``at``)
+        with: the one held if its columns are the event's, else the one the schema history
+        says the table had at ``at``, else the live one, else one rebuilt from the event."""
         names = tuple(c.name for c in map_table.columns)
         held = self.tables.get((db, table))
         if held is not None and held.schema.column_names == names:
             return held
         version = held.schema.version + 1 if held else 1
+        if self.history is not None and at is not None:
+            recorded = self.history.columns_at(db, table, at)
+            if recorded is not None and tuple(c["name"] for c in recorded["columns"]) == names:
+                entry = HistoryEntry(db, table, "", 0, "", "", None, recorded)
+                schema = entry.schema_after(version)
+                assert schema is not None
+                return self._track(schema)
         live = self._load(db, table, version)
         if live is not None and live.column_names == names:
             return self._track(live)
         previous_key = held.schema.primary_key if held else (live.primary_key if live else ())
         return self._track(schema_from_table_map(map_table, version, previous_key))
 
-    def after_ddl(self, db: str, table: str) -> TableSchema | None:
-        """Reload ``db.table`` after DDL touched it, as a new version; None once it is gone."""
+    def after_ddl(
+        self, db: str, table: str, at: Position | None = None, gtid: str = "", ddl: str = ""
+    ) -> TableSchema | None:
+        """``db.table`` right after DDL (at binlog position ``at``) touched it, as a new
+        version; None once it is gone. A DDL the schema history holds (read again) gets the
+        schema it produced then; a new one the live schema, which is recorded."""
         held = self.tables.get((db, table))
-        live = self._load(db, table, held.schema.version + 1 if held else 1)
+        version = held.schema.version + 1 if held else 1
+        history = self.history if at is not None else None
+        if history is not None:
+            assert at is not None
+            entry = history.exact(db, table, at)
+            if entry is not None:
+                return self._replayed(db, table, entry.schema_after(version))
+            following = history.next_after(db, table, at)
+            if following is not None:
+                # Replaying a DDL older than the recorded ones, so the live schema is not the
+                # one it left: the next recorded DDL says (if it knew its "before").
+                if following.before is not None:
+                    entry = HistoryEntry(db, table, "", 0, "", "", None, following.before)
+                    return self._replayed(db, table, entry.schema_after(version))
+                history = None  # not known: the live schema, and nothing recorded
+        live = self._load(db, table, version)
+        if history is not None:
+            assert at is not None
+            before = held.schema if held else None
+            history.record(HistoryEntry.of(db, table, at, gtid, ddl, before, live))
         if live is None:
             self.tables.pop((db, table), None)
             return None
         return self._track(live).schema
+
+    def _replayed(self, db: str, table: str, schema: TableSchema | None) -> TableSchema | None:
+        if schema is None:
+            self.tables.pop((db, table), None)
+            return None
+        return self._track(schema).schema
 
     def close(self) -> None:
         if self._conn is not None:

@@ -33,8 +33,9 @@ from pymysqlreplication.row_event import DeleteRowsEvent, UpdateRowsEvent, Write
 
 from coordinator.errors import ConfigError, TaskFailed
 from schemas.events import Op, RowEvent, SchemaChange, SourcePosition
+from source_connectors.mysql import binlog_fast  # noqa: F401 - installs the TABLE_MAP cache
 from source_connectors.mysql.binlog_schema import SchemaTracker, TableFilter, ddl_tables
-from source_connectors.mysql.binlog_server import stream_error
+from source_connectors.mysql.binlog_server import StreamConnection, StreamLost, stream_error
 from source_connectors.mysql.binlog_snapshot import Position, SkipList, row_key
 
 log = logging.getLogger("sluice.source.binlog")
@@ -137,6 +138,7 @@ class BinlogStream:
             "resume_stream": True,
             "only_events": _EVENTS,
             "enable_logging": False,
+            "pymysql_wrapper": StreamConnection,
         }
         if self.tables.explicit_only:
             common["only_schemas"] = sorted({db for db, _ in self.tables.names})
@@ -178,6 +180,18 @@ class BinlogStream:
                     self.schema_changes or len(out) >= max_events or time.monotonic() > deadline
                 ):
                     return out
+        except StreamLost as e:
+            # Whole transactions read so far are kept; the rest is read again from them on.
+            log.warning(
+                "%s: lost the binlog connection to %s at %s (%s); reconnecting",
+                self.task,
+                self.server,
+                self.position.describe(),
+                e.args[-1] if e.args else e,
+            )
+            self.close()
+            self._idle_until = time.monotonic() + self.idle_s
+            return out
         except pymysql.MySQLError as e:
             self.close()
             raise stream_error(e, self.user, self.server, self.position.describe()) from None
@@ -254,7 +268,8 @@ class BinlogStream:
         for db, table in tables:
             if not self.tables(db, table):
                 continue
-            new_schema = self.tracker.after_ddl(db, table)
+            at = (self._file or "", start)
+            new_schema = self.tracker.after_ddl(db, table, at, self._txn.gtid, query)
             source = SourcePosition(
                 task=self.task, file=self._file, pos=start, gtid=self._txn.gtid, seq=self.seq
             )
@@ -273,7 +288,8 @@ class BinlogStream:
         name = f"{db}.{table}"
         where = f"{self._file}:{start}"
         try:
-            tracked = self.tracker.for_event(db, table, ev.table_map[ev.table_id])
+            at = (self._file or "", start)
+            tracked = self.tracker.for_event(db, table, ev.table_map[ev.table_id], at)
             rows = ev.rows
         except (pymysql.MySQLError, OSError):
             raise

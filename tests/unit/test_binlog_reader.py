@@ -212,10 +212,10 @@ class FakeTracker:
     def __init__(self) -> None:
         self.version = 1
 
-    def for_event(self, db: str, table: str, map_table: Any) -> TrackedTable:
+    def for_event(self, db: str, table: str, map_table: Any, at: Any = None) -> TrackedTable:
         return TrackedTable(TABLE, values.row_converter(TABLE))
 
-    def after_ddl(self, db: str, table: str) -> TableSchema:
+    def after_ddl(self, db: str, table: str, *_position: Any) -> TableSchema:
         self.version += 1
         return TableSchema(db, table, TABLE.columns, TABLE.primary_key, self.version)
 

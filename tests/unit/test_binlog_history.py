@@ -1,0 +1,110 @@
+"""Schema history lookups and the MySQL sink's plans for DDL beyond ADD/MODIFY COLUMN, without
+servers (the real-server tests are tests/integration/test_binlog_history.py and
+test_binlog_ddl.py)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from schemas.events import SchemaChange, SourcePosition
+from schemas.table import Column, TableSchema
+from sink_connectors.mysql.evolve import plan_change, plan_create
+from source_connectors.mysql.binlog_history import HistoryEntry, SchemaHistory, history_topic
+from source_connectors.mysql.binlog_schema import SchemaTracker
+
+
+def table(*columns: Column, key: tuple[str, ...] = ("id",), db: str = "db") -> TableSchema:
+    return TableSchema(db, "t", columns, key)
+
+
+ID = Column("id", "int", "int(11)", nullable=False)
+V20 = Column("v", "varchar", "varchar(20)", nullable=False, character_set="utf8mb4")
+GONE = Column("gone", "int", "int(10) unsigned")
+EXTRA = Column("extra", "varchar", "varchar(5)", character_set="utf8mb4")
+
+
+def history(*entries: HistoryEntry) -> SchemaHistory:
+    h = SchemaHistory("unused:9092", "h:3306")
+    for e in entries:
+        h._add(e)
+    return h
+
+
+def entry(file: str, pos: int, before: TableSchema | None, after: TableSchema | None) -> Any:
+    return HistoryEntry.of("db", "t", (file, pos), "0-1-9", "ALTER ...", before, after)
+
+
+V1, V2, V3 = table(ID, V20, GONE), table(ID, V20), table(ID, V20, EXTRA)
+DROP = entry("binlog.000002", 900, V1, V2)
+ADD = entry("binlog.000003", 120, V2, V3)
+
+
+def names(data: dict[str, Any] | None) -> list[str] | None:
+    return None if data is None else [c["name"] for c in data["columns"]]
+
+
+def test_topic_name_is_per_server():
+    assert history_topic("db-1.example:3306") == "sluice-schema-history-db-1.example_3306"
+
+
+def test_schema_at_a_position_is_after_the_last_ddl_before_it():
+    h = history(ADD, DROP)  # out of order: kept sorted by position
+    assert names(h.columns_at("db", "t", ("binlog.000001", 99999))) == ["id", "v", "gone"]
+    assert names(h.columns_at("db", "t", ("binlog.000002", 899))) == ["id", "v", "gone"]
+    assert names(h.columns_at("db", "t", ("binlog.000002", 901))) == ["id", "v"]
+    assert names(h.columns_at("db", "t", ("binlog.000003", 4))) == ["id", "v"]
+    assert names(h.columns_at("db", "t", ("binlog.000003", 500))) == ["id", "v", "extra"]
+    assert h.columns_at("db", "other", ("binlog.000003", 500)) is None
+    assert h.exact("db", "t", ("binlog.000002", 900)) == DROP
+    assert h.next_after("db", "t", ("binlog.000002", 900)) == ADD
+    assert h.next_after("db", "t", ("binlog.000003", 120)) is None
+
+
+def test_a_recorded_schema_round_trips_exactly():
+    assert DROP.schema_before(5) == TableSchema("db", "t", V1.columns, ("id",), 5)
+    assert ADD.schema_after(2) == TableSchema("db", "t", V3.columns, ("id",), 2)
+    assert entry("binlog.000004", 4, V3, None).schema_after(3) is None
+
+
+class NoServer:
+    def cursor(self) -> Any:
+        raise AssertionError("the history should have answered")
+
+
+def test_tracker_replays_a_recorded_ddl_with_the_schema_it_produced():
+    tracker = SchemaTracker(NoServer)
+    tracker.history = history(DROP, ADD)
+    # read again: the DROP's own record, not the live table (which has "extra" now)
+    got = tracker.after_ddl("db", "t", ("binlog.000002", 900), "0-1-9", "ALTER ...")
+    assert got is not None and got.column_names == ("id", "v")
+    # a DDL between the two recorded ones: the next one's "before" says what it left
+    got = tracker.after_ddl("db", "t", ("binlog.000002", 1500), "0-1-10", "OPTIMIZE ...")
+    assert got is not None and got.column_names == ("id", "v") and got.version == 2
+
+
+def change(new: TableSchema | None, ddl: str = "CREATE TABLE t (...)") -> SchemaChange:
+    return SchemaChange("db", "t", ddl, new, SourcePosition("reader-0", file="b.1", pos=7), 0)
+
+
+def test_create_table_copies_columns_and_key():
+    plan = plan_create(change(table(ID, V20, EXTRA)), "dst", "t")
+    assert plan.statements == (
+        "CREATE TABLE IF NOT EXISTS `dst`.`t` (`id` int(11) NOT NULL, "
+        "`v` varchar(20) CHARACTER SET utf8mb4 NOT NULL, "
+        "`extra` varchar(5) CHARACTER SET utf8mb4 NULL, PRIMARY KEY (`id`)) "
+        "ENGINE=InnoDB DEFAULT CHARSET=utf8mb4",
+    )
+    assert plan_create(change(None, "DROP TABLE t"), "dst", "t").statements == ()
+
+
+def test_a_dropped_not_null_column_is_kept_and_made_nullable():
+    note = Column("note", "varchar", "varchar(16)", nullable=False)
+    target = table(ID, V20, note, db="dst")
+    plan = plan_change(change(table(ID, V20), "ALTER TABLE t DROP COLUMN note"), target)
+    assert plan.statements == (
+        "ALTER TABLE `dst`.`t` MODIFY COLUMN IF EXISTS `note` varchar(16) NULL",
+    )
+    assert "note are no longer in the source; kept" in plan.ignored[0]
+    # once NULL-able, meeting the change again (another partition) changes nothing
+    relaxed = table(ID, V20, Column("note", "varchar", "varchar(16)"), db="dst")
+    assert plan_change(change(table(ID, V20), "ALTER ..."), relaxed).statements == ()
