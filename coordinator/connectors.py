@@ -49,7 +49,9 @@ def build_source(job: Any) -> Source:
     return source
 
 
-def build_sink(job: Any) -> Sink:
+def build_sink(job: Any, bootstrap: str | None = None) -> Sink:
+    """``bootstrap``: the job's Kafka as the runner resolved it (``--bootstrap-servers``);
+    default ``setting.kafka.bootstrapServers``."""
     spec = job.content[0].writer
     cls = plugin_class(spec)
     _require_for_exactly_once(job, spec, cls.supports_precommit, "pre-commit (two-phase commit)")
@@ -58,6 +60,11 @@ def build_sink(job: Any) -> Sink:
         job.setting.speed.writer_channels,
         exactly_once(job),
         source_bounded=plugin_class(job.content[0].reader).bounded,
+        reader_config=job.content[0].reader.config,
+        kafka_bootstrap=bootstrap or job.setting.kafka.bootstrap_servers,
+        partitions=job.setting.partitions,
+        replication_factor=job.setting.kafka.replication_factor,
+        schema_registry_url=job.setting.kafka.schema_registry_url,
     )
     sink: Sink = cls(spec.config, context)
     return sink

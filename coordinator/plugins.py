@@ -138,3 +138,9 @@ register(
     "sink_connectors.stream_config:StreamWriterConfig",
     "sink_connectors.stream:StreamSink",
 )
+register(
+    "kafkawriter",
+    "writer",
+    "sink_connectors.kafka.config:KafkaWriterConfig",
+    "sink_connectors.kafka.writer:KafkaSink",
+)

@@ -10,7 +10,9 @@ A sink that ``supports_precommit`` makes ``pre_commit`` durable and undecided â€
 transaction survives a crash of this process and can still be committed or rolled back
 (MySQL XA PREPARE, an HDFS in-progress file). That is what exactly-once needs. A sink without
 it commits in ``pre_commit`` and gives at-least-once delivery; the runner refuses to run it in
-an exactly-once job.
+an exactly-once job. A sink whose output is Kafka records (``kafkawriter``) hands them to the
+runner (``pending_records``), which produces them in the checkpoint's own Kafka transaction:
+that one commit is both their durability and the decision, so such a sink is exactly-once too.
 """
 
 from __future__ import annotations
@@ -47,12 +49,33 @@ class Rejected:
 
 
 @dataclass(frozen=True)
+class OutputRecord:
+    """A Kafka record a sink hands to the runner (see :meth:`SinkWriter.pending_records`)."""
+
+    topic: str
+    key: bytes | None
+    value: bytes | None
+    headers: list[tuple[str, str | bytes | None]] | None = None
+
+
+@dataclass(frozen=True)
 class SinkContext:
     job: str
     writer_channels: int
     exactly_once: bool
     source_bounded: bool = True
     """False for an endless source (binlog CDC), whose tables may change while it runs."""
+    reader_config: Any = None
+    """The reader's validated ``parameter`` block, for sinks that follow a reader setting
+    (``kafkawriter`` takes the reader's ``pavingData`` as the default of its ``format``)."""
+    kafka_bootstrap: str | None = None
+    """The job's Kafka: where the runner produces :meth:`SinkWriter.pending_records`."""
+    partitions: int = 1
+    """Partitions of the job's data topic (``setting.kafka.partitions``)."""
+    replication_factor: int = 1
+    """``setting.kafka.replication_factor``, for topics a sink creates."""
+    schema_registry_url: str | None = None
+    """``setting.kafka.schemaRegistryUrl``, for sinks that write Sluice Avro."""
 
 
 class SinkWriter(ABC):
@@ -83,6 +106,12 @@ class SinkWriter(ABC):
         rejected rows to the job's dirty-data topic and enforces ``setting.errorLimit``.
         Raises on anything else (the task stops, or restarts if the error is transient)."""
 
+    def flush(self) -> list[Rejected]:
+        """Finish writes still in flight and return their rejected rows, like :meth:`write`.
+        A sink may apply a batch in the background while the runner decodes the next one
+        (``mysqlwriter`` does); the runner calls this before :meth:`pre_commit`."""
+        return []
+
     @abstractmethod
     def pre_commit(self, txn_id: str, offsets: Mapping[str, int]) -> None:
         """Phase one: make the transaction durable but undecided, with ``offsets``
@@ -95,6 +124,19 @@ class SinkWriter(ABC):
     @abstractmethod
     def abort(self) -> None:
         """Roll back the open transaction (before ``pre_commit``), e.g. on rebalance."""
+
+    def pending_records(self) -> list[OutputRecord]:
+        """Kafka records this transaction's rows became, handed over for the runner to
+        produce; the sink forgets them. Called once per checkpoint, after :meth:`pre_commit`.
+
+        A sink whose output is Kafka never produces itself (connectors never touch Kafka
+        transactions): in an exactly-once job the runner produces these records inside the
+        checkpoint's own Kafka transaction, with the writer's ack and consumer offsets, so
+        they become visible exactly when those offsets commit and vanish if it aborts. In an
+        at-least-once job it produces and flushes them before committing the offsets. The
+        default hands over nothing.
+        """
+        return []
 
     def schema_change_needs_commit(self, change: SchemaChange) -> bool:
         """Whether applying ``change`` needs the open transaction committed first.

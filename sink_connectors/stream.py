@@ -31,14 +31,22 @@ class StreamSink(Sink):
         return None
 
     def build_writer(self, task_id: str) -> SinkWriter:
-        return StreamWriter(self.config, task_id)
+        fmt = self.config.format
+        if fmt is None and getattr(self.context.reader_config, "pavingData", False):
+            fmt = "paving"  # FlinkX: the reader's pavingData shapes what the writer prints
+        return StreamWriter(self.config, task_id, fmt)
 
 
 class StreamWriter(SinkWriter):
-    def __init__(self, config: Any, task: str) -> None:
+    def __init__(self, config: Any, task: str, fmt: str | None = None) -> None:
         self.print = config.print
         self.task = task
         self.buffer: list[str] = []
+        self.encoder = None
+        if fmt is not None:
+            from sink_connectors.kafka.formats import RecordEncoder
+
+            self.encoder = RecordEncoder(fmt, tombstones=False)
 
     def recover(
         self, txn_prefix: str, is_committed: Callable[[str], bool]
@@ -52,6 +60,11 @@ class StreamWriter(SinkWriter):
         if not self.print:
             return []
         for ev in events:
+            if self.encoder is not None:
+                for r in self.encoder.records("", ev):
+                    assert r.value is not None
+                    self.buffer.append(r.value.decode())
+                continue
             row = ev.after if ev.after is not None else ev.before
             assert row is not None
             record: dict[str, object] = {"op": ev.op.value, "table": ev.table.qualified_name}
