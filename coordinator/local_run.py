@@ -31,9 +31,11 @@ from coordinator.kafka_io import (
     producer_config,
     read_to_end,
 )
+from coordinator.metrics_http import MetricsServer
 from coordinator.plan import JobPlan, safe_name
 from coordinator.positions import load_positions
 from coordinator.progress import ProgressDisplay, Summary
+from coordinator.run_metrics import RunMetrics
 from coordinator.supervisor import TaskSupervisor
 from schemas.registry import make_registry
 from schemas.serde import EventSerde
@@ -42,10 +44,21 @@ log = logging.getLogger("sluice.run")
 
 
 class LocalJobRunner:
-    def __init__(self, job: Any, bootstrap: str, *, quiet: bool = False) -> None:
+    def __init__(
+        self,
+        job: Any,
+        bootstrap: str,
+        *,
+        quiet: bool = False,
+        metrics_port: int | None = None,
+        metrics_host: str = "0.0.0.0",
+    ) -> None:
         self.job = job
         self.bootstrap = job.setting.kafka.bootstrap_servers or bootstrap
         self.quiet = quiet
+        self.metrics_port = metrics_port
+        self.metrics_host = metrics_host
+        self.metrics: RunMetrics | None = None
 
     # -- planning -------------------------------------------------------------------------
     def _previous_run(self) -> dict[str, Any] | None:
@@ -69,18 +82,7 @@ class LocalJobRunner:
     def _warn_unenforced(self) -> None:
         """Keys the job model accepts (FlinkX jobs carry them) that this version does not
         act on yet: say so, rather than let a user believe a limit holds."""
-        s = self.job.setting
-        reader = self.job.content[0].reader.config
-        notes = []
-        if s.speed.bytes or s.speed.records:
-            notes.append("setting.speed.bytes/records: rate limits are not enforced yet")
-        if getattr(reader, "polling", False) or getattr(reader, "increColumn", None):
-            notes.append(
-                f"{self.job.content[0].reader.path}.parameter.polling/increColumn: incremental "
-                "polling is not supported yet; the table is read once"
-            )
-        if s.log.json_format:
-            notes.append("setting.log.json: JSON logs are not supported yet")
+        notes: list[str] = []
         for note in notes:
             log.warning("%s", note)
 
@@ -91,7 +93,7 @@ class LocalJobRunner:
         self._warn_unenforced()
         setting = self.job.setting
         source = build_source(self.job)
-        sink = build_sink(self.job)
+        sink = build_sink(self.job, self.bootstrap)
         source.check()
         sink.check()
         check_input = getattr(sink, "check_input", None)
@@ -148,6 +150,19 @@ class LocalJobRunner:
 
     # -- running ---------------------------------------------------------------------------
     def run(self) -> Summary:
+        # Listen first: a metrics port in use fails the run before anything is written.
+        server = (
+            MetricsServer(lambda: [], self.metrics_port, self.metrics_host).start()
+            if self.metrics_port is not None
+            else None
+        )
+        try:
+            return self._run(server)
+        finally:
+            if server is not None:
+                server.close()
+
+    def _run(self, server: MetricsServer | None) -> Summary:
         started = time.monotonic()
         plan, resumed, source, sink = self.plan()
         ensure_topics(self.bootstrap, plan.topics())
@@ -168,6 +183,9 @@ class LocalJobRunner:
             self.job.setting.restore.max_restarts,
             faults.parse(os.environ.get(faults.ENV, "")),
         )
+        metrics = self.metrics = RunMetrics(
+            plan, supervisor, coordinator, estimate_rows=estimate, server=server
+        )
         supervisor.start_all()
         display = ProgressDisplay(estimate=estimate) if not self.quiet else None
         status = "FAILED"
@@ -182,6 +200,7 @@ class LocalJobRunner:
                 supervisor.stop("writer")
                 if display:
                     display.close()
+                final_metrics = metrics.close(status)
                 coordinator.close()
                 self._publish_status(plan, status, checkpoint=coordinator.completed)
         positions = load_positions(plan.bootstrap, plan.offsets_key(""))
@@ -199,6 +218,8 @@ class LocalJobRunner:
             checkpoints=coordinator.completed,
             duration_s=time.monotonic() - started,
             restarts=supervisor.restarts_total,
+            latency_p50_ms=final_metrics["totals"]["latency_p50_ms"],
+            latency_p99_ms=final_metrics["totals"]["latency_p99_ms"],
         )
 
     def _supervise(
@@ -215,6 +236,8 @@ class LocalJobRunner:
             supervisor.poll(0.1)
             rows_read = supervisor.rows("reader")
             coordinator.poll(rows_read)
+            if self.metrics is not None:
+                self.metrics.tick()
             if display:
                 display.update(rows_read, supervisor.rows("writer"), coordinator.completed)
             readers_done = supervisor.all_finished("reader")

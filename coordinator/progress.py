@@ -27,6 +27,12 @@ def human_duration(s: float) -> str:
     return f"{s}s"
 
 
+def _ms(v: float | None) -> str:
+    if v is None:
+        return "-"
+    return f"{v / 1000:.2f} s" if v >= 1000 else f"{v:.0f} ms"
+
+
 @dataclass
 class Summary:
     job: str
@@ -40,6 +46,9 @@ class Summary:
     checkpoints: int
     duration_s: float
     restarts: int = 0
+    latency_p50_ms: float | None = None
+    """End-to-end latency (source commit → sink commit), see ``coordinator.metrics``."""
+    latency_p99_ms: float | None = None
 
     def text(self) -> str:
         rate = self.numWrite / self.duration_s if self.duration_s > 0 else 0.0
@@ -50,7 +59,12 @@ class Summary:
                 f"  numWrite  {self.numWrite:>12,}   byteWrite {human_bytes(self.byteWrite):>10}",
                 f"  errors    {self.errors:>12,}   checkpoints {self.checkpoints}"
                 + (f"   task restarts {self.restarts}" if self.restarts else ""),
-                f"  rows/s    {rate:>12,.0f}",
+                f"  rows/s    {rate:>12,.0f}"
+                + (
+                    f"   latency p50 {_ms(self.latency_p50_ms)} p99 {_ms(self.latency_p99_ms)}"
+                    if self.latency_p50_ms is not None
+                    else ""
+                ),
             ]
         )
 

@@ -21,9 +21,11 @@ from confluent_kafka import KafkaException, Producer
 from coordinator.connectors import build_source
 from coordinator.control import ControlListener
 from coordinator.faults import NO_FAULTS, Faults
+from coordinator.gc_tuning import tune_for_streaming
 from coordinator.kafka_io import OFFSETS_TOPIC, producer_config
 from coordinator.plan import JobPlan
 from coordinator.positions import TaskPosition, load_positions
+from coordinator.ratelimit import ReadRateLimiter
 from coordinator.reporting import TaskCounters, TaskReporter
 from coordinator.watchdog import deadline
 from schemas.events import Barrier, RowEvent
@@ -37,6 +39,8 @@ log = logging.getLogger("sluice.reader")
 # writers see nothing of an open transaction, so its length is the floor of end-to-end latency.
 COMMIT_EVERY_S = 0.25
 COMMIT_EVERY_ROWS = 50_000
+# How often a binlog reader asks the server how far its end is (SHOW BINARY LOGS).
+BYTES_BEHIND_EVERY_S = 5.0
 
 
 def record_key(event: RowEvent) -> bytes | None:
@@ -73,6 +77,11 @@ class ReaderTask:
         txn_id = plan.transactional_id(self.task) if self.transactional else None
         self.producer = Producer(producer_config(plan.bootstrap, txn_id))
         self.offsets_key = plan.offsets_key(self.task)
+        speed = plan.job.setting.speed
+        self.limiter = ReadRateLimiter(speed.records, speed.bytes, len(plan.reader_parts))
+        self.started = time.monotonic()
+        self.reader_part: SourcePartReader | None = None
+        self._behind_at = 0.0
 
     def run(self) -> None:
         # Fencing first: it aborts a previous incarnation's open transaction, so the position
@@ -86,8 +95,14 @@ class ReaderTask:
             return
         source = build_source(self.plan.job)
         reader = source.build_part(self.part, self.task, saved.position or None)
+        self.reader_part = reader
+        log.debug("%s: part %s from %s", self.task, self.part, saved.position or "the start")
+        attach_kafka = getattr(reader, "attach_kafka", None)  # e.g. binlog schema history
+        if attach_kafka is not None:
+            attach_kafka(self.plan.bootstrap)
         control = ControlListener(self.plan, self.serde, self.task)
         state = saved
+        tune_for_streaming()
         try:
             self._loop(reader, control, state)
         finally:
@@ -102,15 +117,39 @@ class ReaderTask:
         rows_in_txn = 0
         txn_started = time.monotonic()
         while True:
+            if self.limiter.active and self.limiter.pause() > 0:
+                # Over the rate limit: commit first (never wait inside an open transaction),
+                # then wait in short steps that still honour checkpoints and stop requests.
+                trigger = (
+                    control.latest_trigger if control.latest_trigger > state.checkpoint else None
+                )
+                if rows_in_txn or trigger is not None:
+                    self._commit(state, reader.snapshot(), barrier=trigger)
+                    self._begin()
+                    rows_in_txn = 0
+                    txn_started = time.monotonic()
+                    self.counters.checkpoint = state.checkpoint
+                if self.stop is not None and self.stop.is_set():
+                    self._commit(state, reader.snapshot(), barrier=None)
+                    self.reporter.progress(self.task, self.counters, force=True)
+                    return
+                time.sleep(min(self.limiter.pause(), 0.1))
+                control.poll(0)
+                self.reporter.progress(self.task, self.counters)
+                continue
             batch = reader.next_batch()
             if batch is None:
                 self._commit(state, reader.snapshot(), barrier=state.checkpoint + 1, final=True)
                 self.reporter.finished(self.task, self.counters)
                 return
+            batch_bytes = 0
             for event in batch:
                 value = self.serde.encode(event)
                 self._produce(topic, value, record_key(event))
-                self.counters.bytes += len(value)
+                batch_bytes += len(value)
+            self.counters.bytes += batch_bytes
+            self.limiter.take(len(batch), batch_bytes)
+            self._measure(batch)
             for change in reader.take_schema_changes():
                 # DDL goes to every partition, like a barrier: a table's rows are spread over
                 # all of them, so each writer must meet it in order on each of its own.
@@ -144,6 +183,26 @@ class ReaderTask:
             self.reporter.progress(self.task, self.counters)
             if not batch:
                 time.sleep(0.01)
+
+    def _measure(self, batch: list[RowEvent]) -> None:
+        """Lag behind the source: now − event time of the last row read (source commit time
+        for CDC, whole seconds in a binlog); 0 when the source has nothing new."""
+        now = time.time()
+        lag = max(0.0, now * 1000 - batch[-1].ts_ms) if batch else 0.0
+        self.counters.extra["lag_ms"] = round(lag, 1)
+        elapsed = time.monotonic() - self.started
+        if elapsed > 0:
+            self.counters.extra["rows_per_s"] = round(self.counters.rows / elapsed, 1)
+        behind = getattr(self.reader_part, "bytes_behind", None)  # binlog sources
+        if behind is not None and time.monotonic() - self._behind_at >= BYTES_BEHIND_EVERY_S:
+            self._behind_at = time.monotonic()
+            try:
+                value = behind()
+            except Exception as e:  # noqa: BLE001 - a metric must never stop the task
+                log.debug("%s: binlog bytes behind: %s", self.task, e)
+                value = None
+            if value is not None:
+                self.counters.extra["lag_bytes"] = float(value)
 
     def _begin(self) -> None:
         if self.transactional:

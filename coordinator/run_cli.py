@@ -19,6 +19,13 @@ def add_commands(sub: Any) -> None:
     _kafka_flag(run)
     run.add_argument("-q", "--quiet", action="store_true", help="no progress display")
     run.add_argument("--summary-json", metavar="FILE", help="also write the summary as JSON")
+    run.add_argument(
+        "--metrics-port",
+        type=int,
+        metavar="N",
+        help="serve Prometheus metrics on http://HOST:N/metrics while the job runs (0: any port)",
+    )
+    run.add_argument("--metrics-host", default="0.0.0.0", help="address --metrics-port listens on")
     run.set_defaults(handler=cmd_run)
 
     validate = sub.add_parser("validate", help="check a job JSON without running it")
@@ -30,6 +37,10 @@ def add_commands(sub: Any) -> None:
     dirty.add_argument("--run", help="only this run")
     _kafka_flag(dirty)
     dirty.set_defaults(handler=cmd_dirty)
+
+    from coordinator.status_cli import add_commands as add_status
+
+    add_status(sub)
 
     demo = sub.add_parser("demo", help="copy a demo table MySQL → Kafka → MySQL on the local stack")
     _kafka_flag(demo)
@@ -55,18 +66,33 @@ def bootstrap_of(args: argparse.Namespace) -> str:
 
 
 def _apply_log_setting(job: Any) -> None:
-    root = logging.getLogger()
-    if root.getEffectiveLevel() > logging.DEBUG:  # -v wins over the job's level
-        root.setLevel(job.setting.log.python_level)
+    from coordinator.logs import configure_logging
+
+    # -v (the root logger at DEBUG already) wins over the job's level
+    configure_logging(job, verbose=logging.getLogger().getEffectiveLevel() <= logging.DEBUG)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from coordinator.errors import SluiceError
     from coordinator.job import load_job
     from coordinator.local_run import LocalJobRunner
+    from coordinator.logs import Redactor, job_secrets
 
     job = load_job(args.job)
     _apply_log_setting(job)
-    summary = LocalJobRunner(job, bootstrap_of(args), quiet=args.quiet).run()
+    runner = LocalJobRunner(
+        job,
+        bootstrap_of(args),
+        quiet=args.quiet,
+        metrics_port=args.metrics_port,
+        metrics_host=args.metrics_host,
+    )
+    try:
+        summary = runner.run()
+    except SluiceError as e:
+        # A task's error text may quote a driver's message: no password leaves this process.
+        e.args = (Redactor(job_secrets(job))(str(e)),)
+        raise
     print(summary.text())
     if args.summary_json:
         Path(args.summary_json).write_text(summary.json() + "\n")

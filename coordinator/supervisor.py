@@ -21,8 +21,10 @@ from typing import Any
 
 from coordinator.errors import ConfigError, SluiceError, TaskFailed
 from coordinator.faults import Faults
+from coordinator.logs import Redactor, configure_logging, job_secrets
+from coordinator.metrics import TaskView
 from coordinator.plan import JobPlan
-from coordinator.reporting import QueueReporter, TaskCounters
+from coordinator.reporting import QueueReporter, TaskCounters, add_counters
 from coordinator.watchdog import EXIT_STUCK
 
 log = logging.getLogger("sluice.supervisor")
@@ -41,9 +43,9 @@ def _task_main(
     # Ctrl-C reaches the whole process group; the runner alone decides how tasks stop.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _die_with_parent()
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    reporter = QueueReporter(events)
     task = f"{kind}-{index}"
+    configure_logging(plan.job, level=level, task=task)  # the runner's format, file, redaction
+    reporter = QueueReporter(events)
     faults = Faults(fault_points)
     try:
         if kind == "reader":
@@ -89,6 +91,9 @@ class TaskState:
     restarts: int = 0
     restart_at: float | None = None
     last_error: str = ""
+    failures: dict[str, int] = field(default_factory=dict)
+    earlier: TaskCounters = field(default_factory=TaskCounters)
+    """What the task's previous incarnations reported (a new one counts from zero)."""
 
 
 class TaskSupervisor:
@@ -106,6 +111,7 @@ class TaskSupervisor:
         for i in range(len(plan.reader_parts)):
             self.tasks[f"reader-{i}"] = TaskState("reader", i)
         self.restarts_total = 0
+        self.redact = Redactor(job_secrets(plan.job))
 
     def start_all(self) -> None:
         for name, state in self.tasks.items():
@@ -154,6 +160,7 @@ class TaskSupervisor:
     def _on_event(self, kind: str, state: TaskState, task: str, payload: Any) -> None:
         if kind == "failed":
             message, retriable = payload
+            message = self.redact(message)  # a driver's error text may quote anything
             state.last_error = message
             if not retriable:
                 raise TaskFailed(f"job {self.plan.job_name}: {task} failed: {message}")
@@ -180,6 +187,10 @@ class TaskSupervisor:
             )
         state.restarts += 1
         self.restarts_total += 1
+        cls = "transient" if state.last_error else "crash"  # a failed event, or just an exit
+        state.failures[cls] = state.failures.get(cls, 0) + 1
+        state.earlier = add_counters(state.earlier, state.counters)
+        state.counters = TaskCounters()
         pause = min(10.0, 0.5 * 2 ** (state.restarts - 1))
         log.warning(
             "%s stopped (%s); restarting in %.1fs (%d/%d)",
@@ -199,6 +210,27 @@ class TaskSupervisor:
 
     def bytes(self, kind: str) -> int:
         return sum(s.counters.bytes for s in self.tasks.values() if s.kind == kind)
+
+    def task_views(self) -> list[TaskView]:
+        """Each task's latest counters, for a metrics snapshot."""
+        views = []
+        for name, s in sorted(self.tasks.items()):
+            total = add_counters(s.earlier, s.counters)
+            views.append(
+                TaskView(
+                    task=name,
+                    kind=s.kind,
+                    rows=total.rows,
+                    bytes=total.bytes,
+                    errors=total.errors,
+                    restarts=s.restarts,
+                    errors_by_class=total.errors_by_class,
+                    gauges=dict(s.counters.extra),  # gauges: the current incarnation's
+                    latency=total.latency,
+                    failures=dict(s.failures),
+                )
+            )
+        return views
 
     def all_finished(self, kind: str) -> bool:
         return all(s.finished for s in self.tasks.values() if s.kind == kind)

@@ -50,12 +50,18 @@ class Speed(SettingModel):
         default=None, ge=1, description="Writer tasks; default channel."
     )
     bytes: int = Field(
-        default=0, ge=0, description="Read limit in bytes/s for the job; 0 = unlimited."
+        default=0,
+        ge=0,
+        description="Read limit in bytes/s (encoded rows) for the job, shared evenly by the "
+        "reader channels; 0 = unlimited.",
     )
     records: int = Field(
         default=0,
         ge=0,
-        description="Sluice addition: read limit in records/s for the job; 0 = unlimited.",
+        validation_alias=AliasChoices("records", "record"),
+        serialization_alias="records",
+        description="Read limit in records/s for the job, shared evenly by the reader "
+        "channels; 0 = unlimited. Also read from 'record' (DataX's name).",
     )
     rebalance: bool | None = Field(
         default=None,
@@ -124,22 +130,34 @@ class Restore(SettingModel):
 
 
 class LogSetting(SettingModel):
-    """``setting.log``. FlinkX's ``isLogger``/``path``/``pattern`` write a separate log file;
-    Sluice logs to stderr and reads ``level`` (and, as an addition, ``json``)."""
+    """``setting.log``: FlinkX's ``isLogger``/``path``/``pattern`` write a job log file
+    ``<path>/<job>.log`` besides stderr; ``format: json`` (or ``json: true``) logs JSON lines.
+    See ``coordinator.logs``."""
 
     is_logger: bool = Field(
-        default=False, description="FlinkX: write a job log file. Accepted, unused."
+        default=False, description="FlinkX: also write the log to <path>/<job>.log."
     )
     level: Annotated[Literal["debug", "info", "warn", "warning", "error"], one_of(*_LOG_LEVELS)] = (
         Field(default="info", description="Log level, case-insensitive.")
     )
     path: str = Field(
-        default="", description="FlinkX: directory of the job log file. Accepted, unused."
+        default="",
+        description="FlinkX: directory of the job log file; default /tmp/dtstack/flinkx.",
     )
-    pattern: str = Field(default="", description="FlinkX: log4j pattern. Accepted, unused.")
+    pattern: str = Field(
+        default="", description="FlinkX: log4j layout pattern (%d %p %c %m %t ...) of text lines."
+    )
     json_format: bool = Field(
         default=False, alias="json", description="Sluice addition: log one JSON object per line."
     )
+    log_format: Annotated[Literal["text", "json"], one_of("text", "json")] = Field(
+        default="text", alias="format", description="Sluice addition: 'text' or 'json' lines."
+    )
+
+    @property
+    def is_json(self) -> bool:
+        """JSON lines: ``format: json`` or ``json: true``."""
+        return self.json_format or self.log_format == "json"
 
     @property
     def python_level(self) -> int:
