@@ -15,6 +15,10 @@ RUN pip install --no-cache-dir /wheels/*.whl \
  && useradd --system --uid 10001 --create-home --home-dir /home/sluice sluice
 USER sluice
 WORKDIR /home/sluice
+# The worker's REST API (Kafka Connect–shaped, see README "Workers"); /health answers UP.
+EXPOSE 8083
+HEALTHCHECK --interval=10s --timeout=5s --start-period=20s --retries=3 \
+  CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8083/health', timeout=4)"]
 # `docker stop` sends this; it is the signal on which `sluice worker` is to shut down cleanly.
 STOPSIGNAL SIGTERM
 ENTRYPOINT ["sluice"]

@@ -15,6 +15,7 @@ from coordinator.errors import SluiceError
 _COMMANDS: list[tuple[str, str]] = [
     ("coordinator.local.cli", "add_commands"),
     ("coordinator.run_cli", "add_commands"),
+    ("coordinator.worker.cli", "add_commands"),
 ]
 
 

@@ -1,0 +1,156 @@
+"""``sluice worker`` and the control-plane commands: ``submit``, ``job-status``, ``pause``,
+``resume``, ``stop``, ``restart``, ``delete``, ``offsets``, ``replay``.
+
+The commands work on the Kafka topics directly (like the REST API does), so they need no
+running worker; the workers pick the change up from ``sluice-configs``. ``job-status`` is
+not ``status``: ``sluice status JOB`` shows a job run's metrics (issue 8).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import Any
+
+from coordinator.run_cli import bootstrap_of
+
+
+def _group_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--group",
+        default=os.environ.get("SLUICE_GROUP", "sluice"),
+        help="worker group (default: $SLUICE_GROUP or sluice)",
+    )
+
+
+def _kafka(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--bootstrap-servers", default=None, help="Kafka bootstrap")
+
+
+def add_commands(sub: Any) -> None:
+    w = sub.add_parser("worker", help="run a long-running worker of a group (REST API, tasks)")
+    _group_flag(w)
+    _kafka(w)
+    w.add_argument("--rest-port", type=int, default=8083, help="REST port (0: any free port)")
+    w.add_argument("--rest-host", default="0.0.0.0")
+    w.add_argument("--slots", type=int, default=0, help="task slots when creating the group")
+    w.add_argument("--session-timeout-ms", type=int, default=10_000)
+    w.set_defaults(handler=cmd_worker)
+
+    s = sub.add_parser("submit", help="submit a job JSON to a worker group")
+    s.add_argument("job", help="path of the job JSON")
+    _group_flag(s)
+    _kafka(s)
+    s.set_defaults(handler=cmd_submit)
+
+    st = sub.add_parser("job-status", help="a submitted job's state and its tasks")
+    st.add_argument("job")
+    _kafka(st)
+    st.set_defaults(handler=lambda a: _print(_jobs().job_status(bootstrap_of(a), a.job)))
+
+    for action, state, restart in (
+        ("pause", "paused", False),
+        ("resume", "running", False),
+        ("stop", "stopped", False),
+        ("restart", "running", True),
+    ):
+        p = sub.add_parser(action, help=f"{action} a submitted job")
+        p.add_argument("job")
+        _kafka(p)
+        p.set_defaults(handler=_state_cmd(state, restart))
+
+    d = sub.add_parser("delete", help="delete a submitted job")
+    d.add_argument("job")
+    _kafka(d)
+    d.set_defaults(handler=lambda a: _jobs().delete_job(bootstrap_of(a), a.job))
+
+    o = sub.add_parser("offsets", help="show (or --reset) a submitted job's offsets")
+    o.add_argument("job")
+    o.add_argument("--reset", action="store_true", help="reset the source positions (stopped)")
+    _kafka(o)
+    o.set_defaults(handler=cmd_offsets)
+
+    r = sub.add_parser("replay", help="move a stopped job's writers back; resume applies again")
+    r.add_argument("job")
+    g = r.add_mutually_exclusive_group(required=True)
+    g.add_argument("--to-checkpoint", type=int, metavar="K")
+    g.add_argument("--to-timestamp", type=int, metavar="MS", help="epoch milliseconds")
+    g.add_argument("--to-offsets", metavar="T:P:O,...")
+    r.add_argument("--force", action="store_true", help="replay even with writeMode insert")
+    _kafka(r)
+    r.set_defaults(handler=cmd_replay)
+
+
+def _jobs() -> Any:
+    from coordinator.worker import jobs
+
+    return jobs
+
+
+def _print(obj: Any) -> int:
+    json.dump(obj, sys.stdout, indent=2, default=str)
+    print()
+    return 0
+
+
+def _state_cmd(state: str, restart: bool) -> Any:
+    def run(args: argparse.Namespace) -> int:
+        rec = _jobs().set_state(bootstrap_of(args), args.job, state, restart=restart)
+        print(f"{args.job}: {rec['state']} (version {rec['version']})")
+        return 0
+
+    return run
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from coordinator.worker.runtime import Worker
+
+    return Worker(
+        args.group,
+        bootstrap_of(args),
+        rest_port=args.rest_port,
+        rest_host=args.rest_host,
+        slots=args.slots,
+        session_timeout_ms=args.session_timeout_ms,
+    ).run()
+
+
+def cmd_submit(args: argparse.Namespace) -> int:
+    from coordinator.job.jsonc import parse_jsonc
+
+    try:
+        with open(args.job, encoding="utf-8") as f:
+            doc = parse_jsonc(f.read(), args.job)
+    except OSError as e:
+        from coordinator.errors import ConfigError
+
+        raise ConfigError(f"{args.job}: cannot read the job file: {e.strerror or e}") from None
+    rec = _jobs().create_job(bootstrap_of(args), args.group, doc)
+    print(f"{rec['name']}: submitted to group {rec['group']} (run {rec['run']})")
+    return 0
+
+
+def cmd_offsets(args: argparse.Namespace) -> int:
+    from coordinator.worker import replay
+
+    b = bootstrap_of(args)
+    return _print(
+        replay.reset_offsets(b, args.job) if args.reset else replay.get_offsets(b, args.job)
+    )
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    from coordinator.worker import replay
+
+    return _print(
+        replay.replay(
+            bootstrap_of(args),
+            args.job,
+            to_checkpoint=args.to_checkpoint,
+            to_timestamp=args.to_timestamp,
+            to_offsets=args.to_offsets,
+            force=args.force,
+        )
+    )

@@ -1,0 +1,180 @@
+"""The REST API every worker serves, shaped like Kafka Connect's (``/connectors`` →
+``/jobs``). All state is in Kafka, so any worker answers any request.
+
+    GET    /health                      this worker: UP, its slots and tasks
+    GET    /jobs                        job names
+    POST   /jobs                        create (body: FlinkX job JSON, or {"config": job})
+    GET    /jobs/{name}                 config record (config, state, version, run, slots)
+    PUT    /jobs/{name}[/config]        create or update the config
+    DELETE /jobs/{name}                 delete
+    GET    /jobs/{name}/status          state, each task's state / owner / last checkpoint
+    PUT    /jobs/{name}/pause|resume|stop|restart
+    GET    /jobs/{name}/offsets         source positions and the writer group's offsets
+    PATCH  /jobs/{name}/offsets         {"sources": {"reader-0": {"position": {...}}}}
+    DELETE /jobs/{name}/offsets         reset source positions (stopped job)
+    PUT    /jobs/{name}/replay          {"to_checkpoint": K} | {"to_timestamp": ms} |
+                                        {"to_offsets": "topic:partition:offset,..."}
+    PUT    /validate                    the errors ``sluice validate`` reports
+
+Errors: a 4xx/5xx status with ``{"error": message, "field": JSON path or parameter}``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import traceback
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import unquote, urlparse
+
+from coordinator.errors import ConfigError, ConnectError, SluiceError
+from coordinator.worker import jobs, replay
+
+log = logging.getLogger("sluice.rest")
+
+_STATE_ACTIONS = {
+    "pause": ("paused", False),
+    "resume": ("running", False),
+    "stop": ("stopped", False),
+    "restart": ("running", True),
+}
+
+
+class Api:
+    """Routing and the operations, without HTTP (so unit tests can call :meth:`handle`)."""
+
+    def __init__(self, bootstrap: str, group: str, health: Any = None) -> None:
+        self.bootstrap = bootstrap
+        self.group = group
+        self._health = health
+
+    def handle(self, method: str, path: str, body: Any) -> tuple[int, Any]:
+        parts = [unquote(p) for p in urlparse(path).path.strip("/").split("/") if p]
+        b = self.bootstrap
+        if parts == ["health"] and method == "GET":
+            return 200, self._health() if self._health else {"status": "UP"}
+        if parts == ["validate"] and method == "PUT":
+            result = jobs.validate(body)
+            return (200 if result["valid"] else 400), result
+        if parts == ["jobs"]:
+            if method == "GET":
+                return 200, sorted(
+                    n for n, r in jobs.all_configs(b).items() if r.get("group") == self.group
+                )
+            if method == "POST":
+                return 201, _public(jobs.create_job(b, self.group, body))
+        if len(parts) >= 2 and parts[0] == "jobs":
+            name, rest = parts[1], parts[2:]
+            if not rest or rest == ["config"]:
+                if method == "GET":
+                    rec = jobs.get_config(b, name)
+                    return 200, (rec["config"] if rest else _public(rec))
+                if method == "PUT":
+                    rec, created = jobs.update_job(b, self.group, name, body)
+                    return (201 if created else 200), _public(rec)
+                if method == "DELETE" and not rest:
+                    jobs.delete_job(b, name)
+                    return 204, None
+            if rest == ["status"] and method == "GET":
+                return 200, jobs.job_status(b, name)
+            if len(rest) == 1 and rest[0] in _STATE_ACTIONS and method == "PUT":
+                state, restart = _STATE_ACTIONS[rest[0]]
+                return 202, _public(jobs.set_state(b, name, state, restart=restart))
+            if rest == ["offsets"]:
+                if method == "GET":
+                    return 200, replay.get_offsets(b, name)
+                if method == "PATCH":
+                    return 200, replay.patch_offsets(b, name, body)
+                if method == "DELETE":
+                    return 200, replay.reset_offsets(b, name)
+            if rest == ["replay"] and method == "PUT":
+                return 200, _replay(b, name, body)
+        raise jobs.ApiError(f"no route {method} {path}", 404 if method == "GET" else 405, "path")
+
+
+def _replay(bootstrap: str, name: str, body: Any) -> dict[str, Any]:
+    if not isinstance(body, dict):
+        raise jobs.ApiError("body must be a JSON object", 400, "body")
+    known = {"to_checkpoint", "to_timestamp", "to_offsets", "force"}
+    for key in body:
+        if key not in known:
+            raise jobs.ApiError(f"{key}: unknown key (expected {sorted(known)})", 400, key)
+    for key, kind in (("to_checkpoint", int), ("to_timestamp", int), ("to_offsets", str)):
+        if key in body and not isinstance(body[key], kind):
+            raise jobs.ApiError(f"{key}: expected {kind.__name__}", 400, key)
+    return replay.replay(
+        bootstrap,
+        name,
+        to_checkpoint=body.get("to_checkpoint"),
+        to_timestamp=body.get("to_timestamp"),
+        to_offsets=body.get("to_offsets"),
+        force=bool(body.get("force", False)),
+    )
+
+
+def _public(rec: dict[str, Any]) -> dict[str, Any]:
+    """A config record as the API shows it: passwords masked."""
+    out = dict(rec)
+    out["config"] = _mask(rec.get("config"))
+    return out
+
+
+def _mask(node: Any) -> Any:
+    if isinstance(node, dict):
+        return {
+            k: "******" if "password" in k.lower() and isinstance(v, str) else _mask(v)
+            for k, v in node.items()
+        }
+    if isinstance(node, list):
+        return [_mask(v) for v in node]
+    return node
+
+
+def error_response(e: BaseException) -> tuple[int, dict[str, Any]]:
+    if isinstance(e, jobs.ApiError):
+        return e.status, {"error": str(e), "field": e.field}
+    if isinstance(e, ConfigError):
+        return 400, {"error": str(e), "field": None}
+    if isinstance(e, ConnectError):
+        return 503, {"error": str(e), "field": None}
+    if isinstance(e, SluiceError):
+        return 409, {"error": str(e), "field": None}
+    log.error("REST request failed:\n%s", traceback.format_exc())
+    return 500, {"error": f"{type(e).__name__}: {e}", "field": None}
+
+
+class _Handler(BaseHTTPRequestHandler):
+    api: Api
+
+    def _do(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        try:
+            try:
+                body = json.loads(raw) if raw.strip() else None
+            except (json.JSONDecodeError, UnicodeDecodeError) as e:
+                raise jobs.ApiError(f"body is not JSON: {e}", 400, "body") from None
+            status, payload = self.api.handle(self.command, self.path, body)
+        except Exception as e:  # noqa: BLE001 - every failure becomes a JSON answer
+            status, payload = error_response(e)
+        data = b"" if payload is None else json.dumps(payload, default=str).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _do
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - base signature
+        log.debug("%s " + format, self.address_string(), *args)
+
+
+def serve(worker: Any, host: str, port: int) -> ThreadingHTTPServer:
+    handler = type(
+        "Handler", (_Handler,), {"api": Api(worker.bootstrap, worker.group, worker.health)}
+    )
+    server = ThreadingHTTPServer((host, port), handler)
+    server.daemon_threads = True
+    return server
