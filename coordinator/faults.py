@@ -7,7 +7,10 @@ test sees recovery. Points:
 
 * reader: ``mid_txn`` (rows produced, transaction open), ``after_commit``
 * writer: ``mid_write`` (rows applied, nothing prepared), ``after_prepare`` (XA prepared,
-  Kafka not committed), ``after_kafka_commit`` (Kafka committed, XA not committed)
+  Kafka not committed), ``before_kafka_commit`` (inside the Kafka transaction: ack, offsets
+  and a Kafka sink's records produced, not committed), ``after_kafka_commit`` (Kafka
+  committed, XA not committed), ``commit_unconfirmed`` (Kafka committed, but the commit call
+  raises a timeout as after a broker bounce: the outcome looks unknown to the task)
 
 The ``n`` counts occurrences of the point in that process. Without ``SLUICE_FAULTS`` every
 check is one dictionary lookup.
@@ -42,6 +45,14 @@ class Faults:
         self.seen[point] += 1
         if self.seen[point] == self.points[point]:
             os.kill(os.getpid(), signal.SIGKILL)
+
+    def due(self, point: str) -> bool:
+        """Like :meth:`hit`, for faults the caller raises instead of dying: True on the
+        occurrence to fault."""
+        if point not in self.points:
+            return False
+        self.seen[point] += 1
+        return self.seen[point] == self.points[point]
 
 
 NO_FAULTS = Faults()

@@ -78,8 +78,7 @@ class JobPlan:
         return f"job/{safe_name(self.job_name)}"
 
     def sink_txn_prefix(self, task: str) -> str:
-        digest = hashlib.sha1(self._base.encode()).hexdigest()[:10]
-        return f"sl-{digest}-{task}-"
+        return f"{sink_txn_namespace(self._base)}{task}-"
 
     def topics(self) -> list[TopicSpec]:
         rf = self.replication_factor
@@ -88,3 +87,9 @@ class JobPlan:
             TopicSpec(self.control_topic, 1, replication_factor=rf),
             TopicSpec(self.dirty_topic, 1, replication_factor=rf),
         ]
+
+
+def sink_txn_namespace(run_base: str) -> str:
+    """The prefix of every sink transaction id of one job run (``<prefix>.<job>.<run>``):
+    short, because MySQL XA ids are at most 64 bytes, and unique per run."""
+    return f"sl-{hashlib.sha1(run_base.encode()).hexdigest()[:10]}-"

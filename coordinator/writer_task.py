@@ -19,7 +19,7 @@ import json
 import logging
 import secrets
 import time
-from collections import defaultdict, deque
+from collections import Counter, defaultdict, deque
 from typing import Any
 
 from confluent_kafka import (
@@ -35,9 +35,11 @@ from confluent_kafka import (
 from coordinator.alignment import FINAL, BarrierAligner
 from coordinator.connectors import build_sink
 from coordinator.control import committed_acks
-from coordinator.errors import ConnectError, TaskFailed
+from coordinator.errors import ConnectError, TaskFailed, TransientError
 from coordinator.faults import NO_FAULTS, Faults
+from coordinator.gc_tuning import tune_for_streaming
 from coordinator.kafka_io import consumer_config, producer_config
+from coordinator.metrics import LatencyHistogram, error_class
 from coordinator.plan import JobPlan
 from coordinator.positions import load_positions
 from coordinator.reporting import TaskCounters, TaskReporter
@@ -69,18 +71,25 @@ class WriterTask:
         self.task = f"writer-{index}"
         self.reporter = reporter
         self.stop = stop
-        self.counters = TaskCounters()
+        self.counters = TaskCounters(latency=LatencyHistogram())
+        # Event times (ms) of the rows in the open sink transaction → how many rows each.
+        self.event_times: Counter[int] = Counter()
+        self.started = time.monotonic()
         self.serde = EventSerde(make_registry(plan.bootstrap, plan.schema_registry_url))
-        self.sink = build_sink(plan.job)
+        self.sink = build_sink(plan.job, plan.bootstrap)
         self.batch_size = int(getattr(plan.job.content[0].writer.config, "batchSize", 1024))
         self.aligner = BarrierAligner(plan.reader_tasks)
         self.pending: list[RowEvent] = []
         self.held: dict[int, deque[Message]] = defaultdict(deque)
+        # aligner.is_held(p) for every owned partition, kept up to date by _refresh_held:
+        # asked for every record, it was a tenth of a writer's time.
+        self.held_parts: set[int] = set()
         self.next_offset: dict[int, int] = {}
         self.rows_in_txn = 0
         self.bytes_in_txn = 0
         self.dirty: list[tuple[bytes, bytes]] = []
         self.txn_id = ""
+        self.decision_in_doubt = False
         self.finished_reported = False
 
     # -- lifecycle ------------------------------------------------------------------------
@@ -103,6 +112,7 @@ class WriterTask:
         self.consumer = Consumer(consumer_config(self.plan.bootstrap, self.plan.writer_group))
         self.partitions = self.plan.writer_partitions(self.index)
         self._start_from_committed(first=True)
+        tune_for_streaming()
         try:
             while not self.stop.is_set():
                 msgs = self.consumer.consume(num_messages=2000, timeout=0.1)
@@ -115,7 +125,8 @@ class WriterTask:
                     self._checkpoint(k)
                 self.reporter.progress(self.task, self.counters)
         finally:
-            self.writer.abort()
+            if not self.decision_in_doubt:  # else recover() of the next incarnation decides
+                self.writer.abort()
             self.consumer.close()
 
     def _start_from_committed(self, first: bool = False) -> None:
@@ -137,6 +148,7 @@ class WriterTask:
         self.next_offset.clear()
         self.rows_in_txn = 0
         self.bytes_in_txn = 0
+        self.event_times.clear()
         self.aligner.reset()
         positions = load_positions(self.plan.bootstrap, self.plan.offsets_key(""))
         start = []
@@ -156,6 +168,7 @@ class WriterTask:
                     topic, tp.partition, tp.offset if tp.offset >= 0 else OFFSET_BEGINNING
                 )
             )
+        self._refresh_held()
         if first:
             self.consumer.assign(start)
         else:
@@ -179,7 +192,7 @@ class WriterTask:
             raise KafkaException(err)
         p, offset, value = m.partition(), m.offset(), m.value()
         assert p is not None and offset is not None and value is not None
-        if self.aligner.is_held(p):
+        if p in self.held_parts:
             self.held[p].append(m)
             return
         record = self.serde.decode(value)
@@ -187,10 +200,12 @@ class WriterTask:
         if isinstance(record, Barrier):
             self.aligner.on_barrier(p, record.task, record.checkpoint, record.final)
             if self.aligner.is_held(p):
+                self.held_parts.add(p)
                 self.consumer.pause([TopicPartition(self.plan.data_topic, p)])
         elif isinstance(record, RowEvent):
             self.pending.append(record)
             self.bytes_in_txn += len(value)
+            self.event_times[record.ts_ms] += 1
         elif isinstance(record, SchemaChange):
             self._schema_change(record, p, offset)
         else:
@@ -221,7 +236,11 @@ class WriterTask:
         if not self._commit_transaction(k):
             return
         self.aligner.committed(k)
+        self._refresh_held()
         self.counters.checkpoint = k
+        self.counters.extra["checkpoint_ms"] = round((time.monotonic() - started) * 1000, 1)
+        # Committed rows are reported at once: a crash right after must not lose their count.
+        self.reporter.progress(self.task, self.counters, force=True)
         log.debug("%s: checkpoint %s committed in %.3fs", self.task, k, time.monotonic() - started)
         self._release_held()
         if k >= FINAL and self.aligner.all_final() and not self.finished_reported:
@@ -233,6 +252,8 @@ class WriterTask:
         sink transaction. False when Kafka did not commit: the sink was rolled back and every
         partition restarted from its committed offset."""
         self._flush()
+        for r in self.writer.flush():  # statements still running, before phase one
+            self.dirty.append(dirty_record(self.plan, self.task, r))
         topic = self.plan.data_topic
         offsets = {f"{topic}:{p}": o for p, o in self.next_offset.items()}
         tps = [TopicPartition(topic, p, o) for p, o in self.next_offset.items()]
@@ -258,6 +279,7 @@ class WriterTask:
                 ):
                     self.producer.begin_transaction()
                     self._produce_dirty()
+                    self._produce_output()
                     self.producer.produce(
                         self.plan.control_topic, self.serde.encode(ack), partition=0
                     )
@@ -265,26 +287,56 @@ class WriterTask:
                         self.producer.send_offsets_to_transaction(
                             tps, self.consumer.consumer_group_metadata(), KAFKA_CALL_TIMEOUT_S
                         )
+                    # commit_transaction flushes anyway; flushing first means a crash here
+                    # leaves this transaction's records in the log, for tests to see aborted.
+                    self.producer.flush(KAFKA_CALL_TIMEOUT_S)
+                    self.faults.hit("before_kafka_commit")
+                    # From here until it returns, the decision may be taken without our
+                    # knowing: a timeout or a broker bounce can hide a commit that happened.
+                    self.decision_in_doubt = True
                     self.producer.commit_transaction(KAFKA_CALL_TIMEOUT_S)
+                    if self.faults.due("commit_unconfirmed"):
+                        raise KafkaException(
+                            KafkaError(KafkaError._TIMED_OUT, "injected: commit not confirmed")
+                        )
+                    self.decision_in_doubt = False
             else:
                 # At-least-once: the sink committed in pre_commit; a crash before the offsets
                 # commit below re-applies these rows.
                 self._produce_dirty()
+                self._produce_output()
                 self.producer.produce(self.plan.control_topic, self.serde.encode(ack), partition=0)
                 self.producer.flush(60)
                 if tps:
                     self.consumer.commit(offsets=tps, asynchronous=False)
         except KafkaException as e:
+            err = e.args[0]
+            if self.decision_in_doubt and not err.txn_requires_abort():
+                # Committed or not, only the broker knows. Leave the sink prepared: the next
+                # incarnation's init_transactions settles the Kafka transaction and recover()
+                # then commits or rolls back the sink by whether the ack is visible.
+                raise TransientError(
+                    f"{self.task}: outcome of the Kafka commit of checkpoint {k} unknown ({e}); "
+                    "the task restarts and settles it"
+                ) from e
+            self.decision_in_doubt = False
             # Not decided in Kafka → roll the sink back and start over from committed offsets.
             log.warning(
                 "%s: checkpoint %s not committed in Kafka (%s); rolling back", self.task, k, e
             )
-            self._abort_kafka()
+            if not self._abort_kafka() or err.fatal():
+                # The producer cannot go on (fenced, fatal state): a new incarnation must.
+                self.writer.abort()
+                raise TransientError(
+                    f"{self.task}: Kafka producer unusable after checkpoint {k} failed ({e}); "
+                    "the task restarts"
+                ) from e
             self.writer.abort()
             self._start_from_committed()
             return False
         self.faults.hit("after_kafka_commit")
         self.writer.commit(self.txn_id)
+        self._measure_committed()
         self.counters.rows += self.rows_in_txn
         self.counters.bytes += self.bytes_in_txn
         self.counters.errors += len(self.dirty)
@@ -293,6 +345,23 @@ class WriterTask:
         self.bytes_in_txn = 0
         self._begin()
         return True
+
+    def _measure_committed(self) -> None:
+        """End-to-end latency of the rows just committed: sink commit time − event time
+        (the source's commit time for CDC, in whole seconds for a binlog: up to 1 s more than
+        the truth; the read time for snapshot rows). Rejected rows, by FlinkX's error class."""
+        now_ms = time.time() * 1000
+        assert self.counters.latency is not None
+        for ts_ms, n in self.event_times.items():
+            self.counters.latency.observe(now_ms - ts_ms, n)
+        self.event_times.clear()
+        for _key, value in self.dirty:
+            cls = error_class(json.loads(value).get("code"))
+            self.counters.errors_by_class[cls] = self.counters.errors_by_class.get(cls, 0) + 1
+        elapsed = time.monotonic() - self.started
+        self.counters.extra["rows_per_s"] = round(
+            (self.counters.rows + self.rows_in_txn) / elapsed, 1
+        )
 
     def _schema_change(self, change: SchemaChange, p: int, offset: int) -> None:
         """DDL met on partition ``p``, after every row before it there. A change the sink
@@ -317,13 +386,31 @@ class WriterTask:
         for key, value in self.dirty:
             self.producer.produce(self.plan.dirty_topic, value, key)
 
-    def _abort_kafka(self) -> None:
+    def _produce_output(self) -> None:
+        """A Kafka sink's records (``SinkWriter.pending_records``), in the same transaction as
+        the offsets of the rows they came from: visible exactly when those offsets commit."""
+        for r in self.writer.pending_records():
+            while True:
+                try:
+                    self.producer.produce(r.topic, r.value, r.key, headers=r.headers)
+                    break
+                except BufferError:  # local queue full: let librdkafka send, then retry
+                    self.producer.poll(0.1)
+
+    def _abort_kafka(self) -> bool:
+        """Abort the open Kafka transaction; False if the producer could not."""
         if not self.plan.exactly_once:
-            return
+            return True
         try:
             self.producer.abort_transaction(60)
         except KafkaException as e:
             log.warning("%s: abort_transaction: %s", self.task, e)
+            return False
+        return True
+
+    def _refresh_held(self) -> None:
+        """After the aligner's state changed other than by a barrier (reset, assign, commit)."""
+        self.held_parts = {p for p in self.aligner.partitions if self.aligner.is_held(p)}
 
     def _release_held(self) -> None:
         paused = self.consumer.assignment()
