@@ -22,6 +22,7 @@ from schemas.introspect import TableNotFound, load_table_schema
 from schemas.table import Column, TableSchema
 from source_connectors.mysql.binlog_history import HistoryEntry, Position, SchemaHistory
 from source_connectors.mysql.binlog_values import RowConverter, row_converter
+from source_connectors.mysql.field_types import PLAIN_TYPE_NAMES
 
 # --- DDL statements ----------------------------------------------------------------------------
 
@@ -118,19 +119,7 @@ class TableFilter:
 
 # --- a schema from a TABLE_MAP event ----------------------------------------------------------
 
-_SIMPLE = {
-    FIELD_TYPE.TINY: "tinyint",
-    FIELD_TYPE.SHORT: "smallint",
-    FIELD_TYPE.INT24: "mediumint",
-    FIELD_TYPE.LONG: "int",
-    FIELD_TYPE.LONGLONG: "bigint",
-    FIELD_TYPE.FLOAT: "float",
-    FIELD_TYPE.DOUBLE: "double",
-    FIELD_TYPE.DATE: "date",
-    FIELD_TYPE.NEWDATE: "date",
-    FIELD_TYPE.YEAR: "year",
-    FIELD_TYPE.JSON: "json",
-}
+_SIMPLE = PLAIN_TYPE_NAMES
 _TEMPORAL = {
     FIELD_TYPE.TIME2: "time",
     FIELD_TYPE.TIME: "time",

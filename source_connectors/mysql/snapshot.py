@@ -35,6 +35,7 @@ from schemas.row_binary import new_row_event, new_source_position
 from schemas.table import Column, TableSchema
 from source_connectors.base import Source, SourceContext, SourcePartReader
 from source_connectors.mysql import fast_rows
+from source_connectors.mysql.field_types import PLAIN_TYPE_NAMES
 
 _INTEGER_TYPES = {"tinyint", "smallint", "mediumint", "int", "integer", "bigint"}
 
@@ -346,23 +347,13 @@ def key_text(value: Any) -> Any:
 
 
 _FIELD_TYPES = {
-    FIELD_TYPE.TINY: "tinyint",
-    FIELD_TYPE.SHORT: "smallint",
-    FIELD_TYPE.INT24: "mediumint",
-    FIELD_TYPE.LONG: "int",
-    FIELD_TYPE.LONGLONG: "bigint",
-    FIELD_TYPE.FLOAT: "float",
-    FIELD_TYPE.DOUBLE: "double",
+    **PLAIN_TYPE_NAMES,
     FIELD_TYPE.DECIMAL: "decimal",
     FIELD_TYPE.NEWDECIMAL: "decimal",
-    FIELD_TYPE.DATE: "date",
-    FIELD_TYPE.NEWDATE: "date",
     FIELD_TYPE.TIME: "time",
     FIELD_TYPE.DATETIME: "datetime",
     FIELD_TYPE.TIMESTAMP: "timestamp",
-    FIELD_TYPE.YEAR: "year",
     FIELD_TYPE.BIT: "bit",
-    FIELD_TYPE.JSON: "json",
 }
 _BINARY_CHARSET = 63
 
