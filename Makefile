@@ -51,7 +51,10 @@ chaos: install
 test-large: install
 	SLUICE_SLOW=1 $(BIN)/pytest -q -ra tests/integration/test_snapshot_sync.py
 
+# Every benchmark, Debezium anchor and physical limits included (tens of minutes; BENCH_QUICK=1
+# for small sizes), then BENCHMARKS.md and its chart. matplotlib (the `bench` extra) only here.
 bench: install
+	$(BIN)/pip install -q -e '.[dev,bench]'
 	$(BIN)/python -m bench.run_all > .cache/bench.jsonl
 	$(BIN)/python -m bench.report .cache/bench.jsonl > BENCHMARKS.md
 

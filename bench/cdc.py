@@ -1,6 +1,6 @@
 """Binlog CDC benchmarks.
 
-    python -m bench.cdc [--rows 100000]
+    python -m bench.cdc [--rows 100000] [--read-only]
 
 ``cdc_read``: how fast the binlog reader alone turns binlog rows into row events (one core),
 for a 5-column table and for the 31-column all-types table. ``cdc``: end to end — a
@@ -48,11 +48,18 @@ def read_only(mysql_url: str, rows: int) -> list[dict[str, Any]]:
         "SET SESSION sql_mode = 'NO_ENGINE_SUBSTITUTION'",
         f"CREATE TABLE narrow ({NARROW})",
         f"CREATE TABLE wide ({COLUMNS})",
+        f"CREATE TABLE single ({NARROW})",
     )
     start = binlog_position(conn)
     execute(conn, *changes("narrow", rows))
     execute(conn, FILL.format(table="wide", database=DB, rows=rows // 5))
-    expected = {"narrow": rows + rows // 2 + rows // 10, "wide": rows // 5}
+    # one row per transaction (a TABLE_MAP event each), as OLTP writes look
+    execute(
+        conn,
+        f"BEGIN NOT ATOMIC FOR i IN 1..{rows // 5} DO "
+        "INSERT INTO single VALUES (i, i % 100, CONCAT('v', i), i / 100, NOW(6)); END FOR; END",
+    )
+    expected = {"narrow": rows + rows // 2 + rows // 10, "wide": rows // 5, "single": rows // 5}
     out = []
     for table, count in expected.items():
         spec = cdc_job(mysql_url, DB, [table], DB, table, name="bench-cdc-read", start=start)
@@ -64,11 +71,11 @@ def read_only(mysql_url: str, rows: int) -> list[dict[str, Any]]:
             n += len(reader.next_batch() or [])
         seconds = time.monotonic() - started
         reader.close()
-        columns = 5 if table == "narrow" else 31
+        columns = 31 if table == "wide" else 5
         out.append(
             {
                 "bench": "cdc_read",
-                "table": f"{columns} columns",
+                "table": f"{columns} columns" + (", 1 row/txn" if table == "single" else ""),
                 "events": n,
                 "seconds": round(seconds, 2),
                 "events_per_s": round(n / seconds),
@@ -137,6 +144,9 @@ def end_to_end(bootstrap: str, mysql_url: str, rows: int, write_mode: str) -> di
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rows", type=int, default=100_000)
+    ap.add_argument(
+        "--read-only", action="store_true", help="only cdc_read (the reader alone, one core)"
+    )
     args = ap.parse_args(argv)
     bootstrap, mysql_url = servers()
     conn = mysql_connect(mysql_url)
@@ -145,6 +155,8 @@ def main(argv: list[str] | None = None) -> int:
     print(json.dumps({"bench": "machine", **machine()}), flush=True)
     for result in read_only(mysql_url, args.rows):
         print(json.dumps(result), flush=True)
+    if args.read_only:
+        return 0
     for mode in ("insert", "update"):
         print(json.dumps(end_to_end(bootstrap, mysql_url, args.rows, mode)), flush=True)
     return 0

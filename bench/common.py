@@ -45,7 +45,9 @@ def machine() -> dict[str, object]:
         "python": platform.python_version(),
         "mariadb": mariadb,
         "kafka": "4.1.1 (KRaft, single node, local)",
-        "date": time.strftime("%Y-%m-%d"),
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        # Others' work on the same cores shows here: the figures are only as good as this.
+        "load_avg": [round(x, 2) for x in os.getloadavg()],
     }
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import sys
 import time
 
@@ -67,8 +68,10 @@ def run_one(bootstrap: str, mysql_url: str, db: str, rows: int, name: str) -> di
             "delivery": cfg["delivery"],
         },
     )
+    cpu_before = _children_cpu_s()
     with PeakMemory() as mem:
         summary = LocalJobRunner(build_job(job), bootstrap, quiet=True).run()
+    cpu_s = _children_cpu_s() - cpu_before
     with conn.cursor() as cur:
         cur.execute(f"CHECKSUM TABLE `{db}`.src, `{db}`.dst")
         sums = [r[1] for r in cur.fetchall()]
@@ -86,16 +89,26 @@ def run_one(bootstrap: str, mysql_url: str, db: str, rows: int, name: str) -> di
         "target_identical": sums[0] == sums[1],
         # Other work on the machine skews the numbers: say how busy it was.
         "load_avg_1m_after": round(os.getloadavg()[0], 2),
+        # CPU of the task processes (not the servers): steadier than rows/s on a busy machine.
+        "task_cpu_us_per_row": round(cpu_s / max(1, summary.numWrite) * 1e6, 1),
     }
+
+
+def _children_cpu_s() -> float:
+    """User + system CPU of the finished (joined) child processes: the job's tasks."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rows", type=int, default=1_000_000)
     ap.add_argument("--config", action="append", choices=sorted(CONFIGS))
+    # Runs sharing a database drop each other's tables: give concurrent runs their own.
+    ap.add_argument("--database", default="sluice_bench_snapshot")
     args = ap.parse_args(argv)
     bootstrap, mysql_url = servers()
-    db = "sluice_bench_snapshot"
+    db = args.database
     prepare(mysql_url, db, args.rows)
     print(json.dumps({"bench": "machine", **machine()}), flush=True)
     for name in args.config or list(CONFIGS):
