@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import random
 import re
-import time
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
@@ -70,20 +69,29 @@ def run_demo(bootstrap: str, mysql_url: str, rows: int) -> int:
     from coordinator.local_run import LocalJobRunner
 
     conn = _connect(mysql_url)
-    print(f"demo: creating rpl.flink_test with {rows:,} rows on {mysql_url}")
-    _fill(conn, rows)
     job = parse_job(_job_text(mysql_url), origin=str(EXAMPLE))
     # The demo recreates both tables, so it must never resume an earlier demo's run (the
-    # example has isRestore on): every demo is a job of its own.
-    job = job.model_copy(update={"name": f"{job.name}_demo_{time.strftime('%Y%m%d%H%M%S')}"})
+    # example has isRestore on): each demo is a fresh run of the job `<name>_demo`.
+    restore = job.setting.restore.model_copy(update={"is_restore": False})
+    job = job.model_copy(
+        update={
+            "name": f"{job.name}_demo",
+            "setting": job.setting.model_copy(update={"restore": restore}),
+        }
+    )
     u = urlparse(mysql_url)
     if u.password:
         password = unquote(u.password)
         job = job.with_parameter("reader", password=password).with_parameter(
             "writer", password=password
         )
+    runner = LocalJobRunner(job, bootstrap)
+    # A killed earlier demo may have left prepared XA transactions locking the target.
+    runner.settle_abandoned_run()
+    print(f"demo: creating rpl.flink_test with {rows:,} rows on {mysql_url}")
+    _fill(conn, rows)
     print(f"demo: running {EXAMPLE} (readerChannel 3 → Kafka {bootstrap} → writerChannel 3)")
-    summary = LocalJobRunner(job, bootstrap).run()
+    summary = runner.run()
     print(summary.text())
     with conn.cursor() as cur:
         cur.execute("SELECT COUNT(*) FROM rpl.flink_test")

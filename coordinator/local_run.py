@@ -15,12 +15,13 @@ import signal
 import time
 from typing import Any
 
-from confluent_kafka import Producer
+from confluent_kafka import KafkaException, Producer
 
 from coordinator import faults
 from coordinator.checkpoint import CheckpointCoordinator
 from coordinator.connectors import build_sink, build_source, exactly_once
-from coordinator.errors import TaskFailed
+from coordinator.control import committed_acks
+from coordinator.errors import SluiceError, TaskFailed
 from coordinator.kafka_io import (
     OFFSETS_TOPIC,
     STATUS_TOPIC,
@@ -126,12 +127,17 @@ class LocalJobRunner:
             assert previous is not None
             run_id, parts = previous["run"], tuple(previous["parts"])
         else:
+            self._settle_abandoned_run(previous, sink)
             run_id, parts = (
                 time.strftime("r%Y%m%d%H%M%S") + f"{int(time.time() * 1000) % 1000:03d}",
                 tuple(source.list_parts()),
             )
+        return self._plan_for(run_id, parts), resumed, source, sink
+
+    def _plan_for(self, run_id: str, parts: tuple[str, ...]) -> JobPlan:
+        setting = self.job.setting
         writers = setting.speed.writer_channels
-        plan = JobPlan(
+        return JobPlan(
             job_name=self.job.name,
             run_id=run_id,
             bootstrap=self.bootstrap,
@@ -146,7 +152,36 @@ class LocalJobRunner:
             max_rows_per_checkpoint=setting.restore.max_row_num_for_checkpoint,
             job=self.job,
         )
-        return plan, resumed, source, sink
+
+    def settle_abandoned_run(self) -> None:
+        """Finish what the job's last run left prepared in the sink, before a fresh run (or
+        the demo) touches the target: a run killed between a writer's pre-commit and its
+        commit, and not resumed, would otherwise hold its rows' locks forever."""
+        self._settle_abandoned_run(self._previous_run(), build_sink(self.job, self.bootstrap))
+
+    def _settle_abandoned_run(self, previous: dict[str, Any] | None, sink: Any) -> None:
+        if not previous or previous.get("state") == "FINISHED" or "run" not in previous:
+            return
+        plan = self._plan_for(str(previous["run"]), tuple(previous.get("parts") or ()))
+        try:
+            serde = EventSerde(make_registry(self.bootstrap, plan.schema_registry_url))
+            decided = {a.txn for a in committed_acks(plan, serde)}
+            writer = sink.build_writer("settle")
+            try:
+                settled = writer.recover(plan.run_txn_namespace, lambda t: t in decided)
+            finally:
+                writer.close()
+        except (SluiceError, KafkaException) as e:
+            log.warning("could not settle run %s of job %s: %s", plan.run_id, plan.job_name, e)
+            return
+        for txn, committed in settled:
+            log.info(
+                "run %s of job %s: %s %s, which it left prepared",
+                plan.run_id,
+                plan.job_name,
+                "committed" if committed else "rolled back",
+                txn,
+            )
 
     # -- running ---------------------------------------------------------------------------
     def run(self) -> Summary:
@@ -242,7 +277,10 @@ class LocalJobRunner:
                 display.update(rows_read, supervisor.rows("writer"), coordinator.completed)
             readers_done = supervisor.all_finished("reader")
             self._check_error_limit(plan, coordinator.errors_committed, rows_read, readers_done)
-            if readers_done and coordinator.all_final:
+            # Kafka holding every final ack is not enough: a writer that died between its
+            # Kafka commit and its sink commit finishes only once its restart has committed
+            # the sink (recovery), so the job waits for every writer to say it finished.
+            if readers_done and coordinator.all_final and supervisor.all_finished("writer"):
                 return True
             if stop_requested.requested and final_checkpoint is None:
                 # Stop with a checkpoint: everything before it lands in the sink; what the

@@ -77,6 +77,11 @@ class JobPlan:
     def run_key(self) -> str:
         return f"job/{safe_name(self.job_name)}"
 
+    @property
+    def run_txn_namespace(self) -> str:
+        """The prefix every sink transaction id of this run starts with (all its writers)."""
+        return sink_txn_namespace(self._base)
+
     def sink_txn_prefix(self, task: str) -> str:
         return f"{sink_txn_namespace(self._base)}{task}-"
 

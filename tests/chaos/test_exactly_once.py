@@ -28,6 +28,7 @@ from pathlib import Path
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 
+from coordinator.errors import TaskFailed
 from coordinator.job import build_job
 from coordinator.local.kafka import LocalKafka
 from coordinator.local.stack import LocalStack
@@ -384,3 +385,35 @@ def test_connections_killed_by_the_server_are_retried(
     assert summary.status == "finished" and summary.restarts >= 1
     assert_exact(conn, mysql_database)
     assert_no_prepared_xa(conn, f"sluice.{unique_name}.{summary.run}")
+
+
+def test_a_fresh_run_settles_what_a_failed_run_left_prepared(
+    mysql_url, mysql_database, kafka_bootstrap, unique_name, monkeypatch
+):
+    """A run that dies for good between a writer's Kafka commit and its XA COMMIT, and is not
+    resumed, leaves a decided XA transaction prepared: its rows invisible and their locks
+    held. The job's next fresh run commits it before it touches the target."""
+    rows = 20_000
+    conn = mysql_connect(mysql_url)
+    make_tables(conn, mysql_database, rows)
+    with conn.cursor() as cur:  # replace mode: the second, fresh run copies everything again
+        cur.execute(f"ALTER TABLE `{mysql_database}`.dst DROP PRIMARY KEY, DROP COLUMN row_id")
+        cur.execute(f"ALTER TABLE `{mysql_database}`.dst DROP KEY id, ADD PRIMARY KEY (id)")
+    job = job_dict(mysql_url, mysql_database, unique_name)
+    job["job"]["content"][0]["writer"]["parameter"]["writeMode"] = "replace"
+    job["job"]["setting"]["restore"]["maxRestarts"] = 0
+    monkeypatch.setenv("SLUICE_FAULTS", "writer-1:after_kafka_commit:1")
+    with pytest.raises(TaskFailed):
+        LocalJobRunner(build_job(job), kafka_bootstrap, quiet=True).run()
+    with conn.cursor() as cur:
+        cur.execute("XA RECOVER")
+        left = [r[3] for r in cur.fetchall() if r[3].startswith(b"sl-")]
+    assert left, "the failed run should have left its decided transaction prepared"
+
+    monkeypatch.delenv("SLUICE_FAULTS")
+    summary = LocalJobRunner(build_job(job), kafka_bootstrap, quiet=True).run()
+    assert summary.status == "finished"
+    with conn.cursor() as cur:
+        cur.execute("XA RECOVER")
+        assert not {r[3] for r in cur.fetchall()} & set(left)
+    assert_exact(conn, mysql_database)
