@@ -23,7 +23,9 @@ import pymysql
 from pymysqlreplication import BinLogStreamReader
 from pymysqlreplication.event import (
     GtidEvent,
+    MariadbBinLogCheckPointEvent,
     MariadbGtidEvent,
+    MariadbGtidListEvent,
     QueryEvent,
     RotateEvent,
     XAPrepareEvent,
@@ -50,6 +52,8 @@ _EVENTS = [
     GtidEvent,
     MariadbGtidEvent,
     RotateEvent,
+    MariadbGtidListEvent,
+    MariadbBinLogCheckPointEvent,
 ]
 _OPS = {WriteRowsEvent: Op.INSERT, UpdateRowsEvent: Op.UPDATE, DeleteRowsEvent: Op.DELETE}
 _FL_STANDALONE = 1  # MariaDB GTID flag: the group is one statement with no COMMIT (DDL)
@@ -209,6 +213,14 @@ class BinlogStream:
         start = end - ev.packet.event_size
         if isinstance(ev, MariadbGtidEvent):
             self._begin(ev.gtid, standalone=bool(ev.flags & _FL_STANDALONE))
+            return False
+        if isinstance(ev, (MariadbGtidListEvent, MariadbBinLogCheckPointEvent)):
+            # Written between transactions (a new file's header, binlog checkpoints): an idle
+            # server's position moves past them too, so a rotated-away file is not needed.
+            pos = self.position
+            idle = not txn.open and not txn.standalone
+            if idle and pos.file == self._file and pos.pos is not None and end > pos.pos:
+                self.position = StreamPosition(self._file, end, pos.gtid)
             return False
         if isinstance(ev, GtidEvent):  # MySQL: BEGIN follows (except for DDL)
             self._begin(ev.gtid, standalone=True)
