@@ -28,7 +28,7 @@ from typing import Any
 from confluent_kafka.admin import AdminClient
 
 from bench import debezium, limits
-from bench.common import REPO_ROOT, machine, servers
+from bench.common import REPO_ROOT, fresh_src_dst, machine, servers
 from bench.workload import COLUMNS, write
 from tests.integration.cdc import RunningJob, cdc_job, execute
 from tests.support import mysql_connect, mysql_params, table_fingerprint
@@ -130,16 +130,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-debezium", action="store_true")
     args = ap.parse_args(argv)
     bootstrap, mysql_url = servers()
-    conn = mysql_connect(mysql_url)
-    execute(
-        conn,
-        f"DROP DATABASE IF EXISTS {DB}",
-        f"CREATE DATABASE {DB}",
-        f"CREATE TABLE {DB}.src ({COLUMNS})",
-        f"CREATE TABLE {DB}.dst LIKE {DB}.src",
+    fresh_src_dst(
+        mysql_url,
+        DB,
+        COLUMNS,
         f"CREATE TABLE {DB}.{debezium.PING} (id INT AUTO_INCREMENT PRIMARY KEY)",
     )
-    conn.close()
     print(json.dumps({"bench": "machine", **machine()}), flush=True)
     connect = None
     if not args.no_debezium:

@@ -109,3 +109,23 @@ class PeakMemory:
     @property
     def peak_task_mib(self) -> float:
         return round(self.peak_task_kib / 1024, 1)
+
+
+def fresh_src_dst(mysql_url: str, db: str, columns: str, *more: str) -> None:
+    """Drop and re-create ``db`` with a ``src`` table of ``columns`` and an empty ``dst`` like
+    it (plus any ``more`` statements): the starting point of each CDC benchmark."""
+    from tests.integration.cdc import execute
+    from tests.support import mysql_connect
+
+    conn = mysql_connect(mysql_url)
+    try:
+        execute(
+            conn,
+            f"DROP DATABASE IF EXISTS {db}",
+            f"CREATE DATABASE {db}",
+            f"CREATE TABLE {db}.src ({columns})",
+            f"CREATE TABLE {db}.dst LIKE {db}.src",
+            *more,
+        )
+    finally:
+        conn.close()

@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.common import machine, servers
+from bench.common import fresh_src_dst, machine, servers
 from tests.integration.cdc import RunningJob, binlog_position, cdc_job, execute
 from tests.support import mysql_connect
 
@@ -87,15 +87,7 @@ def poll(mysql_url: str, expected: threading.Event, stats: dict[str, Any], timeo
 def measure(
     bootstrap: str, mysql_url: str, rate: int, seconds: float, interval_ms: int
 ) -> dict[str, Any]:
-    conn = mysql_connect(mysql_url)
-    execute(
-        conn,
-        f"DROP DATABASE IF EXISTS {DB}",
-        f"CREATE DATABASE {DB}",
-        f"CREATE TABLE {DB}.src ({COLUMNS})",
-        f"CREATE TABLE {DB}.dst LIKE {DB}.src",
-    )
-    conn.close()
+    fresh_src_dst(mysql_url, DB, COLUMNS)
     conn = mysql_connect(mysql_url, DB)
     spec = cdc_job(
         mysql_url,
