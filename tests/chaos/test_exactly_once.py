@@ -324,7 +324,7 @@ def test_at_least_once_mode_loses_nothing_but_may_duplicate(
     rows = 50_000
     conn = mysql_connect(mysql_url)
     make_tables(conn, mysql_database, rows)
-    monkeypatch.setenv("SLUICE_FAULTS", "writer-1:after_prepare:2")
+    monkeypatch.setenv("SLUICE_FAULTS", "writer-1:after_prepare:1")
     job = job_dict(mysql_url, mysql_database, unique_name)
     job["job"]["setting"]["delivery"] = "at-least-once"
     summary = LocalJobRunner(build_job(job), kafka_bootstrap, quiet=True).run()
