@@ -22,8 +22,12 @@ from typing import Any
 from schemas.avro_types import base_type, shortest_float32
 from schemas.errors import SerdeError
 from schemas.events import Op, RowEvent, SourcePosition
+from schemas.native import load
 from schemas.row_compile import ColumnSpec, compile_decoder, compile_encoder, fast_constructor
 from schemas.table import Column, TableSchema
+
+# The C inner loop (setup.py); without a compiler the generated Python below serves.
+native = load("schemas._rowcodec")
 
 Encoder = Callable[[Any], bytes]
 Decoder = Callable[[bytes, int], tuple[Any, int]]
@@ -268,6 +272,41 @@ def _column_spec(col: Column, where: str) -> ColumnSpec:
     return ColumnSpec(encode, decode, col.nullable, string_branch, _KINDS.get(decode, ""))
 
 
+def _native_kinds() -> dict[Any, int]:
+    if native is None:
+        return {}
+    return {
+        write_long: native.LONG,
+        _double_encode: native.DOUBLE,
+        _float_encode: native.FLOAT,
+        write_string: native.STRING,
+        write_bytes: native.BYTES,
+        _date_encode: native.DATE,
+        _datetime_encode: native.DATETIME,
+        _time_encode: native.TIME,
+    }
+
+
+_NATIVE_KINDS = _native_kinds()
+
+
+def native_plan(specs: Sequence[ColumnSpec], native_module: Any = None) -> Any:
+    """The C codec of one table's values, or None when it is not built (``SLUICE_NO_NATIVE``).
+
+    Columns it has no C code for (decimals, FLOAT decoding, values of unexpected types)
+    call back into the spec's Python encoder/decoder, so the bytes are the same.
+    """
+    module = native_module or native
+    if module is None:
+        return None
+    kinds = _NATIVE_KINDS or {}
+    return module.RowPlan(
+        tuple(
+            (kinds.get(s.encode, 0), s.nullable, s.string_branch, s.encode, s.decode) for s in specs
+        )
+    )
+
+
 class RowEnvelopeCodec:
     """Encodes/decodes the row envelope of one :class:`TableSchema` (without the header)."""
 
@@ -276,8 +315,12 @@ class RowEnvelopeCodec:
         codecs = [_column_codec(col, table.qualified_name) for col in table.columns]
         self._encoders = tuple(enc for enc, _ in codecs)  # per column: names a bad value
         specs = [_column_spec(col, table.qualified_name) for col in table.columns]
-        self._encode_row = compile_encoder(specs, _HELPERS)
-        self._decode_row = compile_decoder(specs, _HELPERS)
+        plan = native_plan(specs)
+        if plan is not None:
+            self._encode_row, self._decode_row = plan.encode, plan.decode
+        else:
+            self._encode_row = compile_encoder(specs, _HELPERS)
+            self._decode_row = compile_decoder(specs, _HELPERS)
         self._tail = write_string(table.qualified_name) + write_long(table.version)
         # Task ids, chunk ids and binlog file names: few, repeated in every event.
         self._strings: dict[str, bytes] = {}

@@ -25,37 +25,66 @@ from decimal import Decimal
 from coordinator.errors import ConfigError
 from coordinator.mysql_client import qualified, quote_ident
 from schemas.events import Op, RowEvent
+from schemas.native import load
 from schemas.table import TableSchema
 from sink_connectors.base import source_indexes
 
-Literal = Callable[[object], str]
-"""Renders one value as an SQL literal (PyMySQL's ``Connection.escape``)."""
-
 MAX_STATEMENT_BYTES = 4 * 1024 * 1024
 
+# The C inner loop (setup.py); without a compiler the Python below serves.
+native = load("sink_connectors.mysql._sqltext")
+if native is not None:
+    native.configure(Decimal)
 
-def fast_literal(lit: Literal) -> Literal:
-    """``lit`` with the common row value types rendered here, by exact type, as PyMySQL
-    renders them: its ``escape`` tries each type in turn and formats datetimes with
-    ``str.format``, a third of a writer's time on a six-column row. Strings (whose escaping
-    depends on the session's ``NO_BACKSLASH_ESCAPES``), bytes and the rest stay with ``lit``.
+
+class Literal:
+    """Values as SQL literals, exactly as PyMySQL's ``Connection.escape`` renders them.
+
+    ``escape`` tries each type in turn and formats datetimes with ``str.format``: a third of
+    a writer's time on a six-column row. Here the common row value types are rendered by
+    exact type — a whole row at once in C when it is built (``_sqltext.c``) — and the rest
+    by ``escape``. String escaping depends on the session's ``NO_BACKSLASH_ESCAPES``, which
+    ``no_backslash_escapes`` reports (read per row: a ``SET sql_mode`` may change it).
     """
 
-    def literal(value: object) -> str:
+    def __init__(
+        self,
+        escape: Callable[[object], str],
+        no_backslash_escapes: Callable[[], bool] = lambda: False,
+    ) -> None:
+        self.escape = escape
+        self.no_backslash_escapes = no_backslash_escapes
+
+    def __call__(self, value: object) -> str:
         cls = value.__class__
         if cls is int:
             return str(value)
         if cls is str:
-            return lit(value)
+            return self.escape(value)
         if value is None:
             return "NULL"
         if cls is datetime and value.tzinfo is None:  # type: ignore[attr-defined]
             return f"'{value.isoformat(' ')}'"  # type: ignore[attr-defined]
         if cls is Decimal:
             return format(value, "f")
-        return lit(value)
+        return self.escape(value)
 
-    return literal
+    def row(self, values: tuple[object, ...], index: tuple[int, ...] | None = None) -> str:
+        """``(v1,v2,…)``: every value, or those at ``index``."""
+        if native is not None:
+            try:
+                return native.row_text(values, index, self, self.no_backslash_escapes())
+            except UnicodeEncodeError:  # a lone surrogate has no UTF-8: PyMySQL's way below
+                pass
+        if index is None:
+            return "(" + ",".join(map(self, values)) + ")"
+        return "(" + ",".join([self(values[i]) for i in index]) + ")"
+
+
+def fast_literal(
+    escape: Callable[[object], str], no_backslash_escapes: Callable[[], bool] = lambda: False
+) -> Literal:
+    return Literal(escape, no_backslash_escapes)
 
 
 @dataclass
@@ -162,11 +191,11 @@ class StatementBuilder:
 
     def _values(self, row: tuple[object, ...], lit: Literal) -> str:
         if len(row) == self._identity_width:  # every source column, in order: no indexing
-            return "(" + ",".join(map(lit, row)) + ")"
-        return "(" + ",".join([lit(row[i]) for i in self.m.source_index]) + ")"
+            return lit.row(row)
+        return lit.row(row, self.m.source_index)
 
     def _key(self, row: tuple[object, ...], lit: Literal) -> str:
-        return "(" + ",".join([lit(row[i]) for i in self.m.key_source_index]) + ")"
+        return lit.row(row, self.m.key_source_index)
 
     def _item(self, ev: RowEvent, lit: Literal) -> tuple[str, str | list[str]]:
         op = ev.op

@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import pymysql
+from pymysql.constants import SERVER_STATUS
 
 from coordinator.errors import ConfigError, TaskFailed
 from coordinator.jdbc import JdbcUrl, parse_jdbc_url
@@ -211,12 +212,15 @@ class XaMysqlWriter(SinkWriter):
         self.txn: str | None = None
         self.started = False
         self.prepared = False
-        self.lit: Callable[[object], str] = fast_literal(self.conn.escape)
+        self.lit = fast_literal(self.conn.escape, self._no_backslash_escapes)
         # The last statement of a write() may still run while the task decodes the next
         # batch; whatever else uses the connection waits for it first (_settle).
         self.inflight = InFlight(self.conn)
         self.late: list[Rejected] = []
         """Rows refused by a statement that finished after its write() returned."""
+
+    def _no_backslash_escapes(self) -> bool:
+        return bool(self.conn.server_status & SERVER_STATUS.SERVER_STATUS_NO_BACKSLASH_ESCAPES)
 
     # -- phase helpers --------------------------------------------------------------------
     def _exec(self, sql: str, args: Any = None) -> None:

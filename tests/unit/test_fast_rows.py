@@ -8,7 +8,7 @@ read by the snapshot connection both ways, value for value and type for type.
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -115,6 +115,34 @@ def test_fast_literal_is_pymysqls(value: object) -> None:
         return str(escape_item(v, "utf8mb4"))
 
     assert fast_literal(lit)(value) == lit(value)
+
+
+ROW_VALUES: tuple[object, ...] = (
+    0, -5, 2**63 - 1, -(2**63), 2**64, -(2**70), None, True, 1.5, -0.0,
+    "", "a'b\\c", "\x00\n\r\x1a\"'\\", "é😀'x", "\ud800", b"\x00'",
+    datetime(2024, 1, 1), datetime(2024, 1, 1, 0, 0, 0, 1), datetime(1, 1, 1, 23, 59, 59, 999999),
+    datetime(2024, 1, 1, tzinfo=UTC),
+    Decimal("1.50"), Decimal("-0.000000000000000000000000000001"), Decimal("0E-30"),
+    date(2024, 1, 1), timedelta(hours=-1, microseconds=5), "0000-00-00 00:00:00",
+)  # fmt: skip
+
+
+@pytest.mark.parametrize("no_backslash", [False, True])
+def test_row_text_is_pymysqls(no_backslash: bool) -> None:
+    """A whole row at once (C when built) renders as PyMySQL renders each value."""
+
+    def lit(v: object) -> str:
+        if isinstance(v, str) and no_backslash:
+            return "'" + v.replace("'", "''") + "'"
+        return str(escape_item(v, "utf8mb4"))
+
+    literal = fast_literal(lit, lambda: no_backslash)
+    want = "(" + ",".join(lit(v) for v in ROW_VALUES) + ")"
+    assert literal.row(ROW_VALUES) == want
+    index = (3, 0, 11, 11)
+    assert literal.row(ROW_VALUES, index) == "(" + ",".join(lit(ROW_VALUES[i]) for i in index) + ")"
+    with pytest.raises(IndexError):
+        literal.row(ROW_VALUES, (len(ROW_VALUES),))
 
 
 def _read_all(mysql_url: str, database: str, fast: bool) -> list[tuple[Any, ...]]:
