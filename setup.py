@@ -15,6 +15,12 @@ setup(
             "schemas._rowcodec", ["schemas/_rowcodec.c"], optional=True, extra_compile_args=_FLAGS
         ),
         Extension(
+            "source_connectors.mysql._binlog_rows",
+            ["source_connectors/mysql/_binlog_rows.c"],
+            optional=True,
+            extra_compile_args=_FLAGS,
+        ),
+        Extension(
             "sink_connectors.mysql._sqltext",
             ["sink_connectors/mysql/_sqltext.c"],
             optional=True,
