@@ -290,7 +290,12 @@ def _native_kinds() -> dict[Any, int]:
 _NATIVE_KINDS = _native_kinds()
 
 
-def native_plan(specs: Sequence[ColumnSpec], native_module: Any = None) -> Any:
+def native_plan(
+    specs: Sequence[ColumnSpec],
+    native_module: Any = None,
+    tail: bytes = b"",
+    table: TableSchema | None = None,
+) -> Any:
     """The C codec of one table's values, or None when it is not built (``SLUICE_NO_NATIVE``).
 
     Columns it has no C code for (decimals, FLOAT decoding, values of unexpected types)
@@ -303,7 +308,14 @@ def native_plan(specs: Sequence[ColumnSpec], native_module: Any = None) -> Any:
     return module.RowPlan(
         tuple(
             (kinds.get(s.encode, 0), s.nullable, s.string_branch, s.encode, s.decode) for s in specs
-        )
+        ),
+        ops={op: i for i, op in enumerate(_OPS)},
+        tail=tail,
+        # Whole events are decoded in C when both classes are plain dataclasses (their
+        # instances filled through __dict__, as fast_constructor does).
+        table=table,
+        event_type=RowEvent if new_row_event is not RowEvent else None,
+        source_type=SourcePosition if new_source_position is not SourcePosition else None,
     )
 
 
@@ -315,13 +327,13 @@ class RowEnvelopeCodec:
         codecs = [_column_codec(col, table.qualified_name) for col in table.columns]
         self._encoders = tuple(enc for enc, _ in codecs)  # per column: names a bad value
         specs = [_column_spec(col, table.qualified_name) for col in table.columns]
-        plan = native_plan(specs)
-        if plan is not None:
-            self._encode_row, self._decode_row = plan.encode, plan.decode
+        self._tail = write_string(table.qualified_name) + write_long(table.version)
+        self._native = native_plan(specs, tail=self._tail, table=table)
+        if self._native is not None:
+            self._encode_row, self._decode_row = self._native.encode, self._native.decode
         else:
             self._encode_row = compile_encoder(specs, _HELPERS)
             self._decode_row = compile_decoder(specs, _HELPERS)
-        self._tail = write_string(table.qualified_name) + write_long(table.version)
         # Task ids, chunk ids and binlog file names: few, repeated in every event.
         self._strings: dict[str, bytes] = {}
         self._optional_strings: dict[str, bytes] = {}
@@ -332,7 +344,15 @@ class RowEnvelopeCodec:
         self._last_source = b"\xff"  # never a valid start of the source fields
         self._last_fields: tuple[Any, ...] = ()
 
-    def encode(self, event: RowEvent) -> bytes:
+    def encode(self, event: RowEvent, header: bytes = b"") -> bytes:
+        """``header`` + the event's envelope."""
+        if self._native is not None:
+            try:
+                data = self._native.encode_event(event, header)
+                if data is not NotImplemented:
+                    return data
+            except (TypeError, ValueError, AttributeError, OverflowError, struct.error):
+                pass  # the Python code below says which column is wrong
         before, after, src = event.before, event.after, event.source
         task, seq, ts_ms = src.task, src.seq, event.ts_ms
         if src.file is None and src.pos is None and src.row is None and src.gtid is None:
@@ -348,6 +368,7 @@ class RowEnvelopeCodec:
             ts = self._ts = (ts_ms, write_long(ts_ms))
         return b"".join(
             (
+                header,
                 _OP_BYTES[event.op],
                 _NULL if before is None else b"\x02" + self.encode_values(before),
                 _NULL if after is None else b"\x02" + self.encode_values(after),
@@ -412,6 +433,8 @@ class RowEnvelopeCodec:
 
     def decode(self, data: bytes, pos: int) -> RowEvent:
         """The event encoded in ``data[pos:]``; raises IndexError/ValueError on bad input."""
+        if self._native is not None:
+            return self._native.decode_event(data, pos)
         op = _OPS[data[pos] >> 1]
         pos += 1
         before = after = None

@@ -131,7 +131,7 @@ class EventSerde:
         if writer is None or writer.table is not table:
             writer = self._row_writer(table)
         try:
-            return writer.header + writer.codec.encode(event)
+            return writer.codec.encode(event, writer.header)
         except (TypeError, ValueError, AttributeError, KeyError, OverflowError) as e:
             raise SerdeError(
                 f"cannot encode event {event.event_id} of {table.qualified_name}: "

@@ -7,6 +7,7 @@ Python codec is itself checked against fastavro in ``test_avro_types``.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import random
 import struct
@@ -17,6 +18,8 @@ from typing import Any
 import pytest
 
 from schemas import row_binary
+from schemas.errors import SerdeError
+from schemas.events import Op, RowEvent, SourcePosition
 from schemas.row_compile import compile_decoder, compile_encoder
 from schemas.table import TableSchema
 from tests.unit.test_avro_types import EDGE_ROWS, EDGE_TABLE, col
@@ -24,7 +27,10 @@ from tests.unit.test_avro_types import EDGE_ROWS, EDGE_TABLE, col
 native = row_binary.native
 
 
-@pytest.mark.parametrize("module", ["schemas._rowcodec", "sink_connectors.mysql._sqltext"])
+@pytest.mark.parametrize(
+    "module",
+    ["schemas._rowcodec", "sink_connectors.mysql._sqltext", "source_connectors.mysql._binlog_rows"],
+)
 def test_extension_is_built(module: str) -> None:
     """``pip install -e .`` builds them where there is a C compiler (as in CI); a failed
     build is optional for users but must not pass unnoticed here."""
@@ -165,3 +171,65 @@ def test_codec_uses_the_c_plan_unless_disabled() -> None:
     codec = row_binary.RowEnvelopeCodec(TYPED)
     assert row_binary.native is not None
     assert type(codec._encode_row.__self__) is native.RowPlan  # type: ignore[attr-defined]
+
+
+def python_codec(table: TableSchema) -> row_binary.RowEnvelopeCodec:
+    codec = row_binary.RowEnvelopeCodec(table)
+    specs = [row_binary._column_spec(c, table.qualified_name) for c in table.columns]
+    codec._native = None
+    codec._encode_row = compile_encoder(specs, row_binary._HELPERS)
+    codec._decode_row = compile_decoder(specs, row_binary._HELPERS)
+    return codec
+
+
+SOURCES = [
+    SourcePosition("reader-0", "0/3", None, None, None, None, None, 7),
+    SourcePosition("reader-1", "1/3", "2024-01-01 00:00:00|17", None, None, None, None, 2**40),
+    SourcePosition("binlog-0", None, None, "mysql-bin.000003", 4567, "0-1-99", 12, 123456),
+    SourcePosition("binlog-é", None, None, "f", 2**62, None, 0, 0),
+]
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=lambda s: f"{s.task}-{s.seq}")
+@pytest.mark.parametrize("op", list(Op))
+def test_whole_envelope_same_bytes(op: Op, source: SourcePosition) -> None:
+    rng = random.Random(hash((op, source.seq)))
+    fast, slow = row_binary.RowEnvelopeCodec(TYPED), python_codec(TYPED)
+    for _ in range(50):
+        before = None if op in (Op.SNAPSHOT, Op.INSERT) else random_row(rng)
+        after = None if op is Op.DELETE else random_row(rng)
+        event = RowEvent(op, TYPED, before, after, source, rng.randrange(0, 2**45))
+        data = fast._native.encode_event(event, b"\x00head")  # C, not a fallback
+        assert data == slow.encode(event, b"\x00head") == fast.encode(event, b"\x00head")
+        assert fast.decode(data, 5) == slow.decode(data, 5) == event
+
+
+def test_envelope_with_a_bad_value_names_the_column() -> None:
+    row = list(random_row(random.Random(4)))
+    row[1] = "not a number"
+    event = RowEvent(Op.INSERT, TYPED, None, tuple(row), SOURCES[2], 1)
+    with pytest.raises(SerdeError, match=r"column d\.t\.nn "):
+        row_binary.RowEnvelopeCodec(TYPED).encode(event)
+
+
+def test_envelope_fields_of_other_types_take_the_python_path() -> None:
+    """A seq that is not an int is Python's to refuse; the C path says NotImplemented."""
+    event = RowEvent(Op.INSERT, TYPED, None, random_row(random.Random(5)), SOURCES[0], 1)
+    plan = row_binary.RowEnvelopeCodec(TYPED)._native
+    assert plan.encode_event(event, b"") == python_codec(TYPED).encode(event)
+    odd = dataclasses.replace(event, source=dataclasses.replace(SOURCES[0], seq=None))
+    assert plan.encode_event(odd, b"") is NotImplemented
+
+
+def test_truncated_or_foreign_envelope_raises() -> None:
+    fast = row_binary.RowEnvelopeCodec(TYPED)
+    for source in SOURCES:
+        row = random_row(random.Random(6))
+        data = fast.encode(RowEvent(Op.UPDATE, TYPED, row, row, source, 99))
+        assert type(fast.decode(data, 0)) is RowEvent
+        for cut in range(len(data)):
+            with pytest.raises((IndexError, ValueError, struct.error)):
+                fast.decode(data[:cut], 0)
+    other = dataclasses.replace(TYPED, version=TYPED.version + 1)
+    with pytest.raises(ValueError, match="schema version"):
+        row_binary.RowEnvelopeCodec(other).decode(data, 0)
