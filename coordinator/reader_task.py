@@ -31,6 +31,7 @@ from coordinator.watchdog import deadline
 from schemas.events import Barrier, RowEvent
 from schemas.registry import make_registry
 from schemas.serde import EventSerde
+from schemas.table import TableSchema
 from source_connectors.base import SourcePartReader
 
 log = logging.getLogger("sluice.reader")
@@ -45,13 +46,32 @@ BYTES_BEHIND_EVERY_S = 5.0
 
 def record_key(event: RowEvent) -> bytes | None:
     """Primary-key values → Kafka key, so one key always lands in one partition (murmur2)."""
-    pk = event.table.primary_key
-    if not pk:
+    table = event.table
+    held = _key_positions.get(id(table))
+    if held is None or held[0] is not table:
+        held = _remember_key_positions(table)
+    positions = held[1]
+    if not positions:
         return None
     values = event.after if event.after is not None else event.before
     assert values is not None
-    idx = event.table.column_index
-    return "\x1f".join(str(values[idx[c]]) for c in pk).encode()
+    if len(positions) == 1:  # the common case: one key column, no join
+        return str(values[positions[0]]).encode()
+    return "\x1f".join([str(values[i]) for i in positions]).encode()
+
+
+# Key column positions per table schema, by identity: every event of a table shares one.
+_key_positions: dict[int, tuple[TableSchema, tuple[int, ...]]] = {}
+
+
+def _remember_key_positions(table: TableSchema) -> tuple[TableSchema, tuple[int, ...]]:
+    if len(_key_positions) >= 4096:
+        _key_positions.clear()
+    held = _key_positions[id(table)] = (
+        table,
+        tuple(table.column_index[c] for c in table.primary_key),
+    )
+    return held  # the table is kept: its id is not reused
 
 
 class ReaderTask:
@@ -143,9 +163,13 @@ class ReaderTask:
                 self.reporter.finished(self.task, self.counters)
                 return
             batch_bytes = 0
+            encode, produce = self.serde.encode, self.producer.produce
             for event in batch:
-                value = self.serde.encode(event)
-                self._produce(topic, value, record_key(event))
+                value = encode(event)
+                try:
+                    produce(topic, value, record_key(event))
+                except BufferError:  # the producer's queue is full: wait for room
+                    self._produce(topic, value, record_key(event))
                 batch_bytes += len(value)
             self.counters.bytes += batch_bytes
             self.limiter.take(len(batch), batch_bytes)
