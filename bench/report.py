@@ -7,6 +7,7 @@ import sys
 from typing import Any
 
 from bench import anchor_report as anchor
+from bench import sysbench_report
 
 NOTES = [
     "",
@@ -116,6 +117,7 @@ def render(results: list[dict[str, Any]]) -> str:
         *load_lines(results),
         *anchor.targets(results),
         *anchor.sections(results),
+        *sysbench_report.section(results),
         "## Snapshot MySQL → Kafka → MySQL (6-column rows)",
         "",
         "| config | channels | delivery | checkpoint interval | rows | seconds | rows/s | peak memory (all processes) | peak memory (largest task) | target identical | load avg after |",

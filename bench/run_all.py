@@ -25,6 +25,10 @@ BENCHES = [
     PY
     + ["bench.latency", "--rate", "5000", "--seconds", "5" if QUICK else "30"]
     + ["--interval-ms", "200"],
+    # Issue 9's "keeps up with sysbench oltp_write_only at 4 threads, lag bounded 5 min".
+    PY
+    + ["bench.sysbench_lag", "--seconds", "30" if QUICK else "300", "--threads", "4"]
+    + ["--table-size", "10000" if QUICK else "100000"],
 ]
 
 

@@ -30,6 +30,8 @@ HDFS_LOG4J_CONFIG = Path(__file__).with_name("hdfs-log4j.properties")
 MIN_JAVA = 17  # Kafka 4 brokers need Java 17.
 DEBIAN_JAVA_PACKAGES = ["openjdk-17-jre-headless", "maven"]
 DEBIAN_MARIADB_PACKAGES = ["mariadb-server", "mariadb-client"]
+# Only `make bench` (bench.sysbench_lag) needs sysbench: `install` (tests, demo) never asks.
+DEBIAN_SYSBENCH_PACKAGES = ["sysbench"]
 # Debian installs the server binaries in sbin, which is not on a normal user's PATH.
 _SBIN_PATH = "/usr/local/sbin:/usr/sbin:/sbin"
 
@@ -184,6 +186,19 @@ def ensure_mariadb() -> None:
     # On a machine with an init system Debian's package also starts its own server on 3306;
     # `sluice local up` then says the port is taken and how to pick another.
     log.info("MariaDB installed; if its Debian service took port 3306, stop it or use --mysql-port")
+
+
+def ensure_sysbench() -> str:
+    """The sysbench program, installed from Debian's package when missing (as MariaDB is).
+    Called by the sysbench benchmark only, so tests and the demo never need it."""
+    path = which("sysbench")
+    if path is not None:
+        return path
+    _apt_install(DEBIAN_SYSBENCH_PACKAGES, "sysbench is not installed")
+    path = which("sysbench")
+    if path is None:
+        raise SluiceError("installing Debian's sysbench package did not put sysbench on PATH")
+    return path
 
 
 def _apt_install(packages: list[str], problem: str) -> None:

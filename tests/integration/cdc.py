@@ -90,12 +90,15 @@ class RunningJob:
     """``sluice run JOB`` in a child process of its own session; :meth:`stop` sends SIGTERM
     (stop after a checkpoint) and, should the run not end, kills its process group."""
 
-    def __init__(self, job: dict[str, Any], path: Path, bootstrap: str) -> None:
+    def __init__(
+        self, job: dict[str, Any], path: Path, bootstrap: str, args: tuple[str, ...] = ()
+    ) -> None:
+        """``args``: more ``sluice run`` flags, e.g. ``("--metrics-port", "9500")``."""
         path.write_text(json.dumps(job, indent=2))
         self.log = path.with_suffix(".log").open("w+")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "coordinator.cli", "run", str(path), "-q"]
-            + ["--bootstrap-servers", bootstrap],
+            + ["--bootstrap-servers", bootstrap, *args],
             cwd=REPO_ROOT,
             stdout=self.log,
             stderr=subprocess.STDOUT,

@@ -199,3 +199,15 @@ def test_missing_java_as_non_root_names_the_command_to_run(
 )
 def test_java_major_version(output: str, major: int | None) -> None:
     assert java_major_version(output) == major
+
+
+def test_missing_sysbench_as_non_root_names_the_command_to_run(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(install, "which", lambda program: None if program == "sysbench" else "/x")
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    with pytest.raises(SluiceError) as raised:
+        install.ensure_sysbench()
+    assert str(raised.value) == (
+        "sysbench is not installed; as root, run: apt-get update && apt-get install -y sysbench"
+    )
