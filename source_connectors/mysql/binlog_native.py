@@ -189,6 +189,22 @@ def _full_bitmap(n: int) -> bytes:
     return bitmap
 
 
+def lean_rows(ev: Any, schema: TableSchema) -> list[Any] | None:
+    """The rows of a :class:`.binlog_lean.LeanRows` event (bitmaps already checked full),
+    or None when this table has no C plan (the caller then materializes the library's
+    event)."""
+    global events_decoded
+    if not enabled:
+        return None
+    plan = _plan(ev.columns, schema)
+    if plan is None:
+        return None
+    update = ev.kind is UpdateRowsEvent
+    rows: list[Any] = _native.decode(plan, ev.data, ev.start, ev.end, 2 if update else 1, "strict")
+    events_decoded += 1
+    return rows
+
+
 def fast_rows(ev: Any, schema: TableSchema) -> list[Any] | None:
     """The rows of a WRITE/DELETE rows event as row tuples (UPDATE: ``(before, after)``
     pairs) for ``schema``, exactly as ``schema``'s row converter makes them from ``ev.rows``;

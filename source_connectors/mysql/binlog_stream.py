@@ -37,8 +37,12 @@ from coordinator.errors import ConfigError, TaskFailed
 from schemas.events import Op, RowEvent, SchemaChange, SourcePosition
 from schemas.row_binary import new_row_event, new_source_position
 from schemas.table import TableSchema
-from source_connectors.mysql import binlog_fast  # noqa: F401 - installs the TABLE_MAP cache
-from source_connectors.mysql.binlog_native import fast_rows
+from source_connectors.mysql import (
+    binlog_fast,  # noqa: F401 - installs the TABLE_MAP cache
+    binlog_native,
+)
+from source_connectors.mysql.binlog_lean import LeanGtid, LeanRows, LeanStreamReader, LeanXid
+from source_connectors.mysql.binlog_native import fast_rows, lean_rows
 from source_connectors.mysql.binlog_schema import SchemaTracker, TableFilter, ddl_tables
 from source_connectors.mysql.binlog_server import StreamConnection, StreamLost, stream_error
 from source_connectors.mysql.binlog_snapshot import Position, SkipList, row_key
@@ -150,9 +154,11 @@ class BinlogStream:
         if self.tables.explicit_only:
             common["only_schemas"] = sorted({db for db, _ in self.tables.names})
             common["only_tables"] = sorted({t for _, t in self.tables.names})
+        # The library's own event objects for every event when the C decoder is off.
+        reader = LeanStreamReader if binlog_native.enabled else BinLogStreamReader
         if pos.file is not None:
-            return BinLogStreamReader(log_file=pos.file, log_pos=pos.pos, **common)
-        return BinLogStreamReader(auto_position=pos.gtid, is_mariadb=True, **common)
+            return reader(log_file=pos.file, log_pos=pos.pos, **common)
+        return reader(auto_position=pos.gtid, is_mariadb=True, **common)
 
     def close(self) -> None:
         if self._reader is not None:
@@ -205,6 +211,16 @@ class BinlogStream:
 
     def _on_event(self, ev: Any, out: list[RowEvent]) -> bool:
         """Take one event; True when it ended a transaction."""
+        cls = type(ev)
+        if cls is LeanRows:  # the frequent events, read without the library's objects
+            self._rows(ev, ev.log_pos - ev.event_size)
+            return False
+        if cls is LeanGtid:
+            self._begin(ev.gtid, standalone=bool(ev.flags & _FL_STANDALONE))
+            return False
+        if cls is LeanXid:
+            self._commit(ev.log_pos, ev.timestamp, out)
+            return True
         txn = self._txn
         if isinstance(ev, RotateEvent):
             self._file = ev.next_binlog
@@ -297,7 +313,7 @@ class BinlogStream:
 
     def _rows(self, ev: Any, start: int) -> None:
         db, table = ev.schema, ev.table
-        op = _OPS[type(ev)]
+        op = _OPS[ev.kind if type(ev) is LeanRows else type(ev)]
         if op not in self.ops or not self.tables(db, table):
             return
         name = f"{db}.{table}"
@@ -305,7 +321,12 @@ class BinlogStream:
         try:
             at = (self._file or "", start)
             tracked = self.tracker.for_event(db, table, ev.table_map[ev.table_id], at)
-            native = fast_rows(ev, tracked.schema)  # row tuples decoded in C, or None
+            if type(ev) is LeanRows:
+                native = lean_rows(ev, tracked.schema)
+                if native is None:  # no C plan for this table: the library's event after all
+                    ev = ev.materialize()
+            else:
+                native = fast_rows(ev, tracked.schema)  # row tuples decoded in C, or None
             rows = ev.rows if native is None else native
         except (pymysql.MySQLError, OSError):
             raise
