@@ -44,6 +44,11 @@ def schema_fingerprint_id(schema: dict[str, Any]) -> int:
     return int.from_bytes(digest[:4], "big") % 0x7FFFFFFF + 1
 
 
+_BROKER_AWAY = frozenset(
+    {KafkaError._TRANSPORT, KafkaError._ALL_BROKERS_DOWN, KafkaError._TIMED_OUT}
+)
+
+
 class KafkaTopicSchemaRegistry:
     """Schema ids derived from the schema itself; schemas stored in a compacted Kafka topic.
 
@@ -253,7 +258,10 @@ class KafkaTopicSchemaRegistry:
                 )
                 return high
             except KafkaException as e:
-                if not e.args[0].retriable() or time.monotonic() + delay > deadline:
+                # librdkafka does not flag a lost broker connection retriable, but a broker
+                # restart is exactly that: wait for it, within the deadline.
+                transient = e.args[0].retriable() or e.args[0].code() in _BROKER_AWAY
+                if not transient or time.monotonic() + delay > deadline:
                     raise self._error(f"cannot read schema topic {self.topic}", e) from e
             time.sleep(delay)
             delay = min(delay * 2, 1.0)

@@ -126,7 +126,9 @@ def assert_no_open_kafka_transaction(bootstrap: str, topic: str, partitions: int
         consumer.close()
 
 
-def job_dict(mysql_url: str, db: str, name: str, *, restore: bool = False) -> dict:
+def job_dict(
+    mysql_url: str, db: str, name: str, *, restore: bool = False, rows_per_s: int = 0
+) -> dict:
     job = mysql_job(
         mysql_url,
         db,
@@ -143,6 +145,8 @@ def job_dict(mysql_url: str, db: str, name: str, *, restore: bool = False) -> di
                 "isRestore": restore,
                 "restoreColumnName": "id",
             },
+            # A cap (speed.record) keeps a run long enough to be killed midway.
+            "speed": {"channel": 3, "record": rows_per_s},
         },
     )
     return job
@@ -233,7 +237,9 @@ def test_killed_run_resumes_from_its_last_checkpoint(
     conn = mysql_connect(mysql_url)
     make_tables(conn, mysql_database, ROWS)
     path = tmp_path / "job.json"
-    path.write_text(json.dumps(job_dict(mysql_url, mysql_database, unique_name, restore=True)))
+    # 200,000 rows take ~4 s unthrottled: at 25,000 rows/s the kill at a third lands midway.
+    job = job_dict(mysql_url, mysql_database, unique_name, restore=True, rows_per_s=25_000)
+    path.write_text(json.dumps(job))
     cmd = [
         sys.executable,
         "-m",
