@@ -90,9 +90,11 @@ def test_a_lost_replication_connection_neither_repeats_nor_skips(
         cur.execute("SELECT @@gtid_binlog_pos")
         (gtid,) = cur.fetchone()
     execute(
-        conn,  # 3,000 one-row transactions, more than the socket buffers hold (12 MB)
+        # 3,000 one-row transactions, far more than the socket buffers hold (48 MB): were the
+        # server to send it all before the kill, its non-blocking dump thread would be gone.
+        conn,
         "BEGIN NOT ATOMIC FOR i IN 1..3000 DO "
-        "INSERT INTO src VALUES (i, REPEAT(CHAR(65 + i % 26), 4000)); END FOR; END",
+        "INSERT INTO src VALUES (i, REPEAT(CHAR(65 + i % 26), 16000)); END FOR; END",
     )
     spec = cdc_job(
         mysql_url, db, ["src"], db, "src", name=unique_name,
@@ -103,7 +105,7 @@ def test_a_lost_replication_connection_neither_repeats_nor_skips(
     reader = source.build_part(source.list_parts()[0], "reader-0", None)
     ids: list[int] = []
     try:
-        while len(ids) < 500:
+        while len(ids) < 100:
             ids.extend(e.after[0] for e in reader.next_batch() or [])
         stream = reader.stream._reader  # the open replication connection, mid-backlog
         assert stream is not None
