@@ -34,6 +34,8 @@ from pymysqlreplication.event import MariadbGtidEvent, XidEvent
 from pymysqlreplication.packet import BinLogPacketWrapper
 from pymysqlreplication.row_event import DeleteRowsEvent, UpdateRowsEvent, WriteRowsEvent
 
+from source_connectors.mysql.binlog_native import full_bitmap
+
 _HEADER = struct.Struct(
     "<IBIIIH"
 )  # after the OK byte: timestamp, type, server id, size, log_pos, flags
@@ -208,7 +210,7 @@ class LeanStreamReader(BinLogStreamReader):
             return None
         pos += 1
         width = (ncols + 7) // 8
-        full = ((1 << ncols) - 1).to_bytes(width, "little")
+        full = full_bitmap(ncols)  # cached per width: this runs for every rows event
         images = 2 if kind is UpdateRowsEvent else 1
         for _ in range(images):
             if data[pos : pos + width] != full:

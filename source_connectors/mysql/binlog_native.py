@@ -182,7 +182,7 @@ def _plan(columns: Any, schema: TableSchema) -> Any:
     return plan
 
 
-def _full_bitmap(n: int) -> bytes:
+def full_bitmap(n: int) -> bytes:
     bitmap = _full.get(n)
     if bitmap is None:
         bitmap = _full[n] = ((1 << n) - 1).to_bytes((n + 7) // 8, "little")
@@ -217,7 +217,7 @@ def fast_rows(ev: Any, schema: TableSchema) -> list[Any] | None:
     if plan is None:
         return None
     n = len(columns)
-    full = _full_bitmap(n)
+    full = full_bitmap(n)
     update = isinstance(ev, UpdateRowsEvent)
     if (
         ev.event_type == BINLOG.PARTIAL_UPDATE_ROWS_EVENT
