@@ -45,7 +45,12 @@ def schema_fingerprint_id(schema: dict[str, Any]) -> int:
 
 
 _BROKER_AWAY = frozenset(
-    {KafkaError._TRANSPORT, KafkaError._ALL_BROKERS_DOWN, KafkaError._TIMED_OUT}
+    {
+        KafkaError._TRANSPORT,
+        KafkaError._ALL_BROKERS_DOWN,
+        KafkaError._TIMED_OUT,
+        KafkaError._UNKNOWN_PARTITION,  # metadata not yet refreshed after the restart
+    }
 )
 
 

@@ -99,4 +99,9 @@ def test_lean_reader_gives_the_library_readers_events_and_position(
     assert len(lean) == len(library) == expected
     for n, (a, b) in enumerate(zip(lean, library, strict=True)):
         assert a == b, f"event {n} differs:\nlean    {a}\nlibrary {b}"
-    assert lean_position == library_position
+    # Both resume right after the last row read, in its file. (Not byte-equal: MariaDB may
+    # write a binlog checkpoint event between the two reads, which an idle reader moves past.)
+    last_file, last_pos = lean[-1][4], lean[-1][5]
+    for position in (lean_position, library_position):
+        assert position["file"] == last_file and int(position["pos"]) > last_pos
+        assert position["seq"] == str(expected)
