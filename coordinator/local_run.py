@@ -36,6 +36,7 @@ from coordinator.metrics_http import MetricsServer
 from coordinator.plan import JobPlan, safe_name
 from coordinator.positions import load_positions
 from coordinator.progress import ProgressDisplay, Summary
+from coordinator.run_identity import check_resumable, identity_record
 from coordinator.run_metrics import RunMetrics
 from coordinator.supervisor import TaskSupervisor
 from schemas.registry import make_registry
@@ -74,6 +75,8 @@ class LocalJobRunner:
             "state": state,
             "parts": list(plan.reader_parts),
             "ts_ms": int(time.time() * 1000),
+            # What the run is, so that resuming it with an edited job can be refused.
+            **identity_record(self.job),
             **extra,
         }
         p = Producer(producer_config(self.bootstrap))
@@ -126,6 +129,7 @@ class LocalJobRunner:
         if resumed:
             assert previous is not None
             run_id, parts = previous["run"], tuple(previous["parts"])
+            check_resumable(self.job, run_id, previous)
         else:
             self._settle_abandoned_run(previous, sink)
             run_id, parts = (

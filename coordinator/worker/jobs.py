@@ -36,6 +36,10 @@ from coordinator.kafka_io import (
     read_to_end,
 )
 from coordinator.plan import JobPlan, safe_name
+from coordinator.run_identity import RunChanged, check_resumable, identity_record
+
+# A worker job's run goes on after a config update: the advice differs from `sluice run`'s.
+WORKER_ADVICE = "delete the job and submit it again to start a new run"
 
 CONFIGS_TOPIC = "sluice-configs"
 STATES = ("running", "paused", "stopped")
@@ -213,6 +217,7 @@ def create_job(bootstrap: str, group: str, doc: Any) -> dict[str, Any]:
         "version": 1,
         "run": run,
         "parts": list(source.list_parts()),
+        **identity_record(job),
     }
     plan = plan_of(job, rec, bootstrap)
     wanted = ["coordinator", *plan.reader_tasks]
@@ -238,6 +243,7 @@ def update_job(bootstrap: str, group: str, name: str, doc: Any) -> tuple[dict[st
     job = parse_doc(doc)
     if job.name != name:
         raise ApiError(f"job.name is {job.name!r}, the URL says {name!r}", 400, "job.name")
+    check_run_unchanged(job, rec)
     old = plan_of(parse_doc(rec["config"]), rec, bootstrap)
     new = plan_of(job, rec, bootstrap)
     if (new.writer_count, new.partitions) != (old.writer_count, old.partitions):
@@ -251,6 +257,17 @@ def update_job(bootstrap: str, group: str, name: str, doc: Any) -> tuple[dict[st
     rec["ts_ms"] = int(time.time() * 1000)
     _put(bootstrap, name, rec)
     return rec, False
+
+
+def check_run_unchanged(job: Job, rec: dict[str, Any]) -> None:
+    """The same check as ``sluice run`` resuming: ``job`` must still describe the run the
+    record's tasks resume (its positions, parts and topics); else an ApiError 409 naming the
+    field. Records from before identities were kept compare with the config they hold."""
+    stored = rec if "identity" in rec else identity_record(parse_doc(rec["config"]))
+    try:
+        check_resumable(job, rec["run"], stored, WORKER_ADVICE)
+    except RunChanged as e:
+        raise ApiError(str(e), 409, e.path) from None
 
 
 def set_state(bootstrap: str, name: str, state: str, *, restart: bool = False) -> dict[str, Any]:

@@ -30,6 +30,7 @@ from coordinator.kafka_io import STATUS_TOPIC, check_reachable, producer_config
 from coordinator.plan import JobPlan, safe_name
 from coordinator.worker.jobs import (
     CONFIGS_TOPIC,
+    check_run_unchanged,
     ensure_control_topics,
     parse_doc,
     plan_of,
@@ -210,7 +211,10 @@ class Worker:
     def _plan(self, name: str, version: int, rec: dict[str, Any]) -> JobPlan:
         key = (name, version)
         if key not in self._plans:
-            self._plans[key] = plan_of(parse_doc(rec["config"], f"job {name}"), rec, self.bootstrap)
+            job = parse_doc(rec["config"], f"job {name}")
+            # Tasks resume the record's run: a config that no longer describes it fails them.
+            check_run_unchanged(job, rec)
+            self._plans[key] = plan_of(job, rec, self.bootstrap)
         return self._plans[key]
 
     def _reconcile(self) -> None:
