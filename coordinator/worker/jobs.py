@@ -274,11 +274,27 @@ def set_state(bootstrap: str, name: str, state: str, *, restart: bool = False) -
     if state not in STATES:
         raise ApiError(f"state must be one of {', '.join(STATES)}", 400, "state")
     rec = get_config(bootstrap, name)
+    if state == "running" and rec.get("offsets_reset"):
+        # The readers would start over (a binlog reader from its configured start) into a
+        # target that holds the old run's rows: rows deleted at the source meanwhile would
+        # stay, an insert sink would fail on duplicates. Only a new run can start over.
+        raise ApiError(
+            f"job {name}: its source offsets were reset, and run {rec['run']} cannot start "
+            "over into a target that already holds its rows; delete the job, empty the "
+            "target (or give the writer a preSql that does) and submit the job again",
+            409,
+            "state",
+        )
     rec = {**rec, "state": state, "ts_ms": int(time.time() * 1000)}
     if restart:
         rec["version"] += 1
     _put(bootstrap, name, rec)
     return rec
+
+
+def mark_offsets_reset(bootstrap: str, rec: dict[str, Any]) -> None:
+    """Record that the job's source positions were reset: resuming its run is refused."""
+    _put(bootstrap, rec["name"], {**rec, "offsets_reset": True, "ts_ms": int(time.time() * 1000)})
 
 
 def delete_job(bootstrap: str, name: str) -> None:

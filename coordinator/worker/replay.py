@@ -26,7 +26,15 @@ from coordinator.control import committed_acks
 from coordinator.kafka_io import OFFSETS_TOPIC, producer_config
 from coordinator.plan import JobPlan, safe_name
 from coordinator.positions import load_positions
-from coordinator.worker.jobs import ApiError, _put, get_config, parse_doc, plan_of, status_records
+from coordinator.worker.jobs import (
+    ApiError,
+    _put,
+    get_config,
+    mark_offsets_reset,
+    parse_doc,
+    plan_of,
+    status_records,
+)
 from schemas.registry import make_registry
 from schemas.serde import EventSerde
 
@@ -106,6 +114,7 @@ def reset_offsets(bootstrap: str, name: str) -> dict[str, Any]:
     for task in plan.reader_tasks:
         p.produce(OFFSETS_TOPIC, None, plan.offsets_key(task).encode())
     p.flush(30)
+    mark_offsets_reset(bootstrap, rec)
     return {"name": name, "message": "source offsets reset"}
 
 

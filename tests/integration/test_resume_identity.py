@@ -201,3 +201,31 @@ def test_resuming_a_run_whose_writers_all_finished_counts_real_checkpoints(
     s = json.loads(summary.read_text())
     assert 0 < s["checkpoints"] < 1000, s
     assert table_fingerprint(conn, db, "r_dst") == table_fingerprint(conn, db, "r")
+
+
+def test_resume_after_offsets_reset_is_refused(
+    mysql_url, mysql_database, kafka_bootstrap, unique_name
+):
+    """A reset makes the readers start over; resuming the same run into the target it
+    already filled left rows deleted at the source in place, RUNNING with no error."""
+    from coordinator.worker import jobs, replay
+
+    conn = mysql_connect(mysql_url)
+    db = mysql_database
+    with conn.cursor() as cur:
+        cur.execute(f"CREATE TABLE `{db}`.r (id BIGINT PRIMARY KEY, v VARCHAR(20))")
+        cur.execute(f"CREATE TABLE `{db}`.r_dst (id BIGINT PRIMARY KEY, v VARCHAR(20))")
+    group = f"g-{unique_name}"
+    jobs.create_job(kafka_bootstrap, group, _job(mysql_url, db, unique_name, "r", "r_dst"))
+    try:
+        jobs.set_state(kafka_bootstrap, unique_name, "stopped")
+        replay.reset_offsets(kafka_bootstrap, unique_name)
+        for restart in (False, True):
+            with pytest.raises(jobs.ApiError) as e:
+                jobs.set_state(kafka_bootstrap, unique_name, "running", restart=restart)
+            assert e.value.status == 409
+            assert "source offsets were reset" in str(e.value)
+            assert "submit the job again" in str(e.value)
+        assert jobs.get_config(kafka_bootstrap, unique_name)["state"] == "stopped"
+    finally:
+        jobs.delete_job(kafka_bootstrap, unique_name)
