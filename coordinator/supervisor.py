@@ -19,10 +19,13 @@ import traceback
 from dataclasses import dataclass, field
 from typing import Any
 
-from coordinator.errors import ConfigError, SluiceError, TaskFailed
+import pymysql
+
+from coordinator.errors import ConfigError, SluiceError, TaskFailed, TransientError
 from coordinator.faults import Faults
 from coordinator.logs import Redactor, configure_logging, job_secrets
 from coordinator.metrics import TaskView
+from coordinator.mysql_client import sql_failure
 from coordinator.plan import JobPlan
 from coordinator.reporting import QueueReporter, TaskCounters, add_counters
 from coordinator.watchdog import EXIT_STUCK
@@ -58,6 +61,13 @@ def _task_main(
             run_writer(plan, index, reporter, stop, faults)
     except (ConfigError, TaskFailed) as e:
         reporter.failed(task, str(e), retriable=False)
+        raise SystemExit(1) from None
+    except pymysql.MySQLError as e:
+        # A statement no connector wrapped: classified by its MySQL error code the one way
+        # every MySQL error is (coordinator.mysql_client.sql_failure), so a syntax error or a
+        # bad session statement stops the job instead of being retried.
+        failure = sql_failure(e, task)
+        reporter.failed(task, str(failure), retriable=isinstance(failure, TransientError))
         raise SystemExit(1) from None
     except SluiceError as e:  # connection trouble and the like: worth another try
         reporter.failed(task, str(e), retriable=True)

@@ -26,9 +26,9 @@ import pymysql
 from pymysql.constants import FIELD_TYPE
 from pymysql.constants import FLAG as FIELD_FLAG
 
-from coordinator.errors import ConfigError, ConnectError
+from coordinator.errors import ConfigError
 from coordinator.jdbc import JdbcUrl, parse_jdbc_url
-from coordinator.mysql_client import connect, qualified, query_one, quote_ident
+from coordinator.mysql_client import connect, qualified, query_one, quote_ident, sql_failure
 from schemas.events import Op, RowEvent
 from schemas.introspect import load_table_schema
 from schemas.row_binary import new_row_event, new_source_position
@@ -251,9 +251,7 @@ class SnapshotPartReader(SourcePartReader):
         try:
             self.cursor.execute(sql, args)
         except pymysql.MySQLError as e:
-            raise ConnectError(
-                f"{source.path}: the read query failed: {e.args[-1]}  (SQL: {sql})"
-            ) from None
+            raise sql_failure(e, f"{source.path}: the read query failed (SQL: {sql})") from None
         fast_rows.install(self.cursor)
         self.done = False
 
