@@ -134,3 +134,22 @@ def _item(n: int):
 @pytest.mark.parametrize("case", [_item(n) for n in sorted(ITEMS)])
 def test_issue_14_item(case, mysql_url, kafka_bootstrap, workdir):
     run_case(mysql_url, kafka_bootstrap, workdir, case)
+
+
+def test_oracle_catches_a_dropped_row(mysql_url, kafka_bootstrap, workdir):
+    """The oracle broken on purpose: the job really runs with ``where: id <> 2`` but the
+    oracle is told there is no ``where``; the invariant must name id 2 as missing."""
+    from dataclasses import replace
+
+    from tests.differential.runner import CaseRun
+
+    told = Case(PLAIN, plain_rows(6), Job(), "primary")
+    run = CaseRun(mysql_url, kafka_bootstrap, workdir, replace(told, job=Job(where="id <> 2")))
+    try:
+        outcome = run.play()
+        assert outcome.returncode == 0, outcome.stderr[-1000:]
+        run.case = told
+        with pytest.raises(AssertionError, match=r"'missing': \[2\], 'extra': \[\]"):
+            run.check(outcome)
+    finally:
+        run.close()
