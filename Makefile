@@ -44,9 +44,11 @@ test: install lint
 unit: $(BIN)/sluice-installed
 	$(BIN)/pytest -q tests/unit
 
-# The long randomized crash test (1M rows, random task faults and broker kills; prints what it injected).
+# The long randomized crash test (1M rows, random task faults and broker kills; prints what it injected),
+# then the differential test with its long budget (SLUICE_DIFF_EXAMPLES=N to change it).
 chaos: install
 	SLUICE_CHAOS_LONG=1 $(BIN)/pytest -q -ra -s tests/chaos -k randomized
+	SLUICE_CHAOS_LONG=1 $(BIN)/pytest -q -ra tests/differential
 
 # The 1M-row type matrix of the snapshot tests (minutes, not in make test).
 test-large: install
