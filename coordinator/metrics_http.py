@@ -10,10 +10,10 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
-from coordinator.errors import ConfigError
+from coordinator.http_listen import listen_http
 from coordinator.metrics import PROMETHEUS_CONTENT_TYPE, render_prometheus
 
 log = logging.getLogger("sluice.metrics")
@@ -27,12 +27,7 @@ class MetricsServer:
 
     def __init__(self, snapshots: SnapshotSource, port: int, host: str = "0.0.0.0") -> None:
         self.snapshots = snapshots
-        handler = _handler_for(self)
-        try:
-            self.httpd = ThreadingHTTPServer((host, port), handler)
-        except OSError as e:
-            raise ConfigError(f"--metrics-port {port}: cannot listen on {host}:{port}: {e}") from e
-        self.httpd.daemon_threads = True
+        self.httpd = listen_http(host, port, _handler_for(self), "--metrics-port")
         self.port = int(self.httpd.server_address[1])
         self.host = host
         self._thread = threading.Thread(

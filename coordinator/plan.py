@@ -15,7 +15,12 @@ from coordinator.kafka_io import TopicSpec
 
 
 def safe_name(text: str) -> str:
-    """Kafka topic / group friendly: letters, digits, '.', '_', '-'."""
+    """Kafka topic / group friendly: letters, digits, '.', '_', '-'.
+
+    Job and group names are refused unless they already are such names of at most 100
+    characters (``coordinator.job.problems.job_name_problem``), so for them this is the
+    identity: one name, one set of topics, and the topics of every run before stay the same.
+    The rewriting only still applies to records written before names were checked."""
     return re.sub(r"[^A-Za-z0-9._-]", "_", text)[:100] or "job"
 
 

@@ -78,6 +78,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     from coordinator.local_run import LocalJobRunner
     from coordinator.logs import Redactor, job_secrets
 
+    if args.metrics_port is not None:
+        from coordinator.http_listen import check_port
+
+        check_port(args.metrics_port, "--metrics-port")
     job = load_job(args.job)
     _apply_log_setting(job)
     runner = LocalJobRunner(
@@ -113,13 +117,26 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def cmd_dirty(args: argparse.Namespace) -> int:
     """One JSON object per rejected row: table, reason, source position and the row."""
-    from coordinator.kafka_io import check_reachable, read_to_end
+    from coordinator.errors import ConfigError
+    from coordinator.job.problems import job_name_problem
+    from coordinator.kafka_io import admin, check_reachable, read_to_end
     from coordinator.plan import safe_name
 
+    problem = job_name_problem(args.job)
+    if problem:
+        raise ConfigError(f"JOB: {problem}; no job can have this name")
     bootstrap = bootstrap_of(args)
     check_reachable(bootstrap)
+    # Every run creates the topic (plan.topics()), even with no rejected row: without it the
+    # job never ran here, which "0 rejected rows" would hide (a typo in JOB, say).
+    topic = f"sluice-dirty-{safe_name(args.job)}"
+    if topic not in admin(bootstrap).list_topics(timeout=10).topics:
+        raise ConfigError(
+            f"no job {args.job!r} has run on Kafka {bootstrap} (no topic {topic}); "
+            "JOB is job.name, or the job file's name without .json"
+        )
     count = 0
-    for _key, value, _p, _o in read_to_end(bootstrap, f"sluice-dirty-{safe_name(args.job)}"):
+    for _key, value, _p, _o in read_to_end(bootstrap, topic):
         if value is None:
             continue
         record = json.loads(value)

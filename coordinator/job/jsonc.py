@@ -5,6 +5,9 @@ would refuse the very jobs Sluice means to run. Comments and trailing commas are
 (replaced by spaces, newlines kept) before :func:`json.loads`, so the line and column of any
 remaining error still point into the user's file. Nothing inside a string is touched: a
 ``jdbc:mysql://host`` URL keeps its ``//``.
+
+Objects and lists nested deeper than :data:`MAX_DEPTH` are refused while scanning, before
+:func:`json.loads` (whose recursion would end in a ``RecursionError``) ever sees them.
 """
 
 from __future__ import annotations
@@ -13,6 +16,11 @@ import json
 from typing import Any
 
 from coordinator.job.problems import JobConfigError
+
+MAX_DEPTH = 64
+"""Deepest nesting of objects and lists accepted. A FlinkX job nests about 8 levels; 64
+leaves room for any real document and stays far from Python's recursion limit in the JSON
+parser, the validation and the REST answers."""
 
 # json's messages, reworded to say what was expected.
 _JSON_MESSAGES = {
@@ -46,6 +54,7 @@ def strip_comments_and_trailing_commas(text: str, origin: str = "<job>") -> str:
     n = len(chars)
     i = 0
     last_comma = -1  # position of a ',' that may turn out to be trailing
+    depth = 0
     while i < n:
         c = chars[i]
         if c == '"':
@@ -76,9 +85,20 @@ def strip_comments_and_trailing_commas(text: str, origin: str = "<job>") -> str:
         if c == ",":
             last_comma = i
         elif c in "}]":
+            depth -= 1
             if last_comma >= 0:
                 chars[last_comma] = " "
             last_comma = -1
+        elif c in "{[":
+            depth += 1
+            last_comma = -1
+            if depth > MAX_DEPTH:
+                line, col = _line_col(text, i)
+                raise JobConfigError(
+                    origin,
+                    [f"invalid JSON: nested deeper than {MAX_DEPTH} levels of objects and lists"],
+                    location=f"{origin}:{line}:{col}",
+                )
         elif not c.isspace():
             last_comma = -1
         i += 1

@@ -22,6 +22,7 @@ from coordinator.job.base import PluginConfig, shown
 from coordinator.job.jsonc import parse_jsonc
 from coordinator.job.problems import (
     JobConfigError,
+    job_name_problem,
     unknown_key_message,
     validate_at,
 )
@@ -206,10 +207,21 @@ class _Checker:
     def job_name(self, job: dict[str, Any], default: str) -> str:
         name = job.get("name", _MISSING)
         if name is _MISSING:
+            # The name comes from the job file's: refused like job.name, never rewritten,
+            # so that two jobs can never share topics.
+            problem = job_name_problem(default)
+            if problem:
+                self.errors.append(
+                    f"job.name: not set, so the job is named after its file: {problem}; "
+                    "or set job.name"
+                )
             return default
         if not isinstance(name, str) or not name.strip():
             self.errors.append(f"job.name: expected a non-empty string, got {shown(name)}")
             return default
+        problem = job_name_problem(name.strip())
+        if problem:
+            self.errors.append(f"job.name: {problem}")
         return name.strip()
 
     def single_content(self, content: object) -> Content | None:

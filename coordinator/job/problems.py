@@ -9,6 +9,7 @@ input echoes are not shown: inputs appear only as scalars, never for password ke
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -18,6 +19,34 @@ from coordinator.errors import ConfigError
 from coordinator.job.base import TAG_PREFIX, FlinkxModel, shown
 
 _SECRET_WORDS = ("password", "secret", "token")
+
+JOB_NAME_MAX = 100
+"""Longest job name: with ``kafka.topicPrefix`` (<= 100) and a run id (18) the longest topic
+name (``<prefix>.<job>.<run>.control``) stays under Kafka's 249 characters, and the name fits
+the MySQL sink's ``_sluice_offsets.job`` VARCHAR(190). It is also where names used to be cut,
+so every name that ran before keeps its topics."""
+_JOB_NAME = re.compile(r"[A-Za-z0-9._-]+")
+
+
+def job_name_problem(name: str) -> str | None:
+    """What is wrong with ``name`` as a job (or worker group) name, or None.
+
+    The name is used as is in topic names, consumer groups, transactional ids and status
+    keys, so it is limited to the characters Kafka topic names allow; anything else would
+    have to be rewritten, and two names (``a/b`` and ``a_b``) would share one topic."""
+    if not _JOB_NAME.fullmatch(name):
+        bad = sorted({c for c in name if not _JOB_NAME.fullmatch(c)})
+        shown_bad = " ".join(repr(c) for c in bad[:5])
+        return (
+            f"{name!r} has characters a Kafka topic name cannot hold ({shown_bad}); "
+            "use only letters, digits, '.', '_' and '-'"
+        )
+    if len(name) > JOB_NAME_MAX:
+        return (
+            f"{len(name)} characters, at most {JOB_NAME_MAX}: the name goes into Kafka topic "
+            "names (at most 249 characters with the topic prefix and run id)"
+        )
+    return None
 
 
 class JobConfigError(ConfigError):

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from typing import Annotated, Literal
 
-from pydantic import AliasChoices, BeforeValidator, ConfigDict, Field
+from pydantic import AliasChoices, BeforeValidator, ConfigDict, Field, field_validator
 from pydantic.alias_generators import to_camel
 
 from coordinator.job.base import FlinkxModel, OptStr, one_of
@@ -26,6 +26,21 @@ _PYTHON_LEVELS = {
     "warning": logging.WARNING,
     "error": logging.ERROR,
 }
+
+
+MAX_CHANNELS = 128
+"""Most reader (or writer) channels of one job. Each channel is a task process with its own
+source or sink connection and Kafka clients: 128 stays under MySQL's default
+``max_connections`` (151) and keeps the job's topics within what one broker creates at once."""
+MAX_PARTITIONS = 1024
+"""Most partitions of a job's data topic: at most MAX_CHANNELS writers read it, and each
+partition costs the broker files and memory."""
+
+
+def _at_most(value: int | None, limit: int, why: str) -> int | None:
+    if value is not None and value > limit:
+        raise ValueError(f"expected at most {limit}, got {value}: {why}")
+    return value
 
 
 class SettingModel(FlinkxModel):
@@ -68,6 +83,16 @@ class Speed(SettingModel):
         description="FlinkX: force a rebalance between reader and writer. Accepted, unused: "
         "rows always travel through a Kafka topic, which rebalances by key.",
     )
+
+    @field_validator("channel", "reader_channel", "writer_channel")
+    @classmethod
+    def _at_most_max_channels(cls, value: int | None) -> int | None:
+        return _at_most(
+            value,
+            MAX_CHANNELS,
+            "each channel is a task process with its own database connection and Kafka "
+            "clients (MySQL's default max_connections is 151)",
+        )
 
     @property
     def reader_channels(self) -> int:
@@ -183,6 +208,16 @@ class KafkaSetting(SettingModel):
         serialization_alias="schemaRegistryUrl",
         description="Confluent Schema Registry URL; also read from 'schema.registry.url'.",
     )
+
+    @field_validator("partitions")
+    @classmethod
+    def _at_most_max_partitions(cls, value: int | None) -> int | None:
+        return _at_most(
+            value,
+            MAX_PARTITIONS,
+            f"at most {MAX_CHANNELS} writer channels read the data topic, and each "
+            "partition costs the broker files and memory",
+        )
 
 
 Delivery = Literal["exactly-once", "at-least-once"]

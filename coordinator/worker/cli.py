@@ -104,12 +104,72 @@ def _state_cmd(state: str, restart: bool) -> Any:
     return run
 
 
+# librdkafka's own bounds of session.timeout.ms; the broker's are narrower.
+_CLIENT_SESSION_TIMEOUT_MS = (1, 3_600_000)
+
+
+def check_group(group: str) -> str:
+    """The worker group names the tasks topic ``sluice-tasks-<G>``: the job name rule."""
+    from coordinator.errors import ConfigError
+    from coordinator.job.problems import job_name_problem
+
+    problem = job_name_problem(group)
+    if problem:
+        raise ConfigError(f"--group: {problem}")
+    return group
+
+
+def session_timeout_range(bootstrap: str) -> tuple[int, int] | None:
+    """The broker's ``group.min/max.session.timeout.ms``, or None if it does not say (an
+    ACL may forbid DescribeConfigs; the worker then learns it from the join itself)."""
+    from confluent_kafka import KafkaException
+    from confluent_kafka.admin import ConfigResource, ResourceType
+
+    from coordinator.kafka_io import admin
+
+    client = admin(bootstrap)
+    try:
+        brokers = client.list_topics(timeout=10).brokers
+        resource = ConfigResource(ResourceType.BROKER, str(min(brokers)))
+        config = client.describe_configs([resource], request_timeout=10)[resource].result(15)
+        return (
+            int(config["group.min.session.timeout.ms"].value),
+            int(config["group.max.session.timeout.ms"].value),
+        )
+    except (KafkaException, KeyError, ValueError, TypeError):
+        return None
+
+
+def check_session_timeout(bootstrap: str, ms: int) -> int:
+    """Refuse a ``--session-timeout-ms`` the broker would refuse at every JoinGroup (the
+    worker would run, say "joined", and never get a slot)."""
+    from coordinator.errors import ConfigError
+
+    low, high = session_timeout_range(bootstrap) or _CLIENT_SESSION_TIMEOUT_MS
+    if not low <= ms <= high:
+        where = (
+            f"the broker at {bootstrap} allows {low}..{high} "
+            "(its group.min.session.timeout.ms .. group.max.session.timeout.ms)"
+            if (low, high) != _CLIENT_SESSION_TIMEOUT_MS
+            else f"expected {low}..{high}"
+        )
+        raise ConfigError(f"--session-timeout-ms {ms}: out of range; {where}")
+    return ms
+
+
 def cmd_worker(args: argparse.Namespace) -> int:
+    from coordinator.http_listen import check_port
+    from coordinator.kafka_io import check_reachable
     from coordinator.worker.runtime import Worker
 
+    check_group(args.group)
+    check_port(args.rest_port, "--rest-port")
+    bootstrap = bootstrap_of(args)
+    check_reachable(bootstrap)
+    check_session_timeout(bootstrap, args.session_timeout_ms)
     return Worker(
         args.group,
-        bootstrap_of(args),
+        bootstrap,
         rest_port=args.rest_port,
         rest_host=args.rest_host,
         slots=args.slots,
@@ -120,6 +180,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
 def cmd_submit(args: argparse.Namespace) -> int:
     from coordinator.job.jsonc import parse_jsonc
 
+    check_group(args.group)
     try:
         with open(args.job, encoding="utf-8") as f:
             doc = parse_jsonc(f.read(), args.job)

@@ -121,8 +121,8 @@ def reset_offsets(bootstrap: str, name: str) -> dict[str, Any]:
 def checkpoint_offsets(plan: JobPlan, k: int) -> dict[int, int]:
     """Per partition, where the writers were when checkpoint ``k`` committed: the highest
     offset any committed ack at a checkpoint <= k names (an ack's -1 = "no record read")."""
-    if k == 0:
-        return dict.fromkeys(range(plan.partitions), 0)
+    if k == 0:  # the start of the data topic: what retention left of it
+        return {p: low for p, (low, _high) in _log_range(plan).items()}
     serde = EventSerde(make_registry(plan.bootstrap, plan.schema_registry_url))
     acks = committed_acks(plan, serde)
     if not any(a.checkpoint == k for a in acks):
@@ -176,9 +176,11 @@ def replay(
     to_offsets: str | None = None,
     force: bool = False,
 ) -> dict[str, Any]:
-    rec, plan = _plan(bootstrap, name)
     if sum(x is not None for x in (to_checkpoint, to_timestamp, to_offsets)) != 1:
         raise ApiError("give exactly one of to_checkpoint, to_timestamp, to_offsets", 400, "to")
+    if to_timestamp is not None:
+        _check_timestamp(to_timestamp)
+    rec, plan = _plan(bootstrap, name)
     mode = str(getattr(plan.job.content[0].writer.config, "writeMode", "")).lower()
     if mode not in IDEMPOTENT_MODES and not force:
         raise ApiError(
@@ -196,6 +198,7 @@ def replay(
     else:
         assert to_offsets is not None
         offsets = _parse_offsets(plan, to_offsets)
+    _check_in_log(plan, offsets, "to_checkpoint" if to_checkpoint is not None else "to_offsets")
     client = AdminClient({"bootstrap.servers": plan.bootstrap})
     req = ConsumerGroupTopicPartitions(
         plan.writer_group, [TopicPartition(plan.data_topic, p, o) for p, o in offsets.items()]
@@ -209,6 +212,54 @@ def replay(
     rec = {**rec, "version": rec["version"] + 1, "ts_ms": int(time.time() * 1000)}
     _put(bootstrap, name, rec)
     return {"name": name, "writer_group": plan.writer_group, "offsets": offsets}
+
+
+def _check_timestamp(ts_ms: int) -> None:
+    now_ms = int(time.time() * 1000)
+    if ts_ms < 0:
+        raise ApiError(
+            f"to_timestamp (--to-timestamp) {ts_ms}: expected epoch milliseconds >= 0",
+            400,
+            "to_timestamp",
+        )
+    if ts_ms > now_ms:
+        raise ApiError(
+            f"to_timestamp (--to-timestamp) {ts_ms}: in the future (now is {now_ms}); "
+            "expected epoch milliseconds of a time the job ran",
+            400,
+            "to_timestamp",
+        )
+
+
+def _log_range(plan: JobPlan) -> dict[int, tuple[int, int]]:
+    """Per partition of the data topic: (log start offset, end offset)."""
+    from confluent_kafka import Consumer
+
+    c = Consumer({"bootstrap.servers": plan.bootstrap, "group.id": f"{plan.writer_group}.replay"})
+    try:
+        return {
+            p: c.get_watermark_offsets(TopicPartition(plan.data_topic, p), timeout=30, cached=False)
+            for p in range(plan.partitions)
+        }
+    finally:
+        c.close()
+
+
+def _check_in_log(plan: JobPlan, offsets: dict[int, int], field: str) -> None:
+    """Refuse offsets the topic does not hold: a committed offset past the end or before the
+    log start is out of range, and the writers would reset to the beginning and apply
+    everything again. The end itself is allowed (nothing to apply again)."""
+    ranges = _log_range(plan)
+    for p, off in sorted(offsets.items()):
+        low, high = ranges[p]
+        if not low <= off <= high:
+            why = "past the end" if off > high else "before the log start (deleted by retention)"
+            raise ApiError(
+                f"{field}: offset {off} of partition {p} of {plan.data_topic} is {why}; "
+                f"the partition holds {low}..{high} ({high} = its end)",
+                400,
+                field,
+            )
 
 
 def _offsets_for_time(plan: JobPlan, ts_ms: int) -> dict[int, int]:

@@ -29,6 +29,9 @@ from typing import Any
 from urllib.parse import unquote, urlparse
 
 from coordinator.errors import ConfigError, ConnectError, SluiceError
+from coordinator.http_listen import listen_http
+from coordinator.job.jsonc import parse_jsonc
+from coordinator.job.problems import JobConfigError
 from coordinator.worker import jobs, replay
 
 log = logging.getLogger("sluice.rest")
@@ -53,7 +56,9 @@ class Api:
         parts = [unquote(p) for p in urlparse(path).path.strip("/").split("/") if p]
         b = self.bootstrap
         if parts == ["health"] and method == "GET":
-            return 200, self._health() if self._health else {"status": "UP"}
+            health = self._health() if self._health else {"status": "UP"}
+            # DOWN (its group join fails) answers 503, so a health check sees it too.
+            return (503 if health.get("status") == "DOWN" else 200), health
         if parts == ["validate"] and method == "PUT":
             result = jobs.validate(body)
             return (200 if result["valid"] else 400), result
@@ -144,6 +149,21 @@ def error_response(e: BaseException) -> tuple[int, dict[str, Any]]:
     return 500, {"error": f"{type(e).__name__}: {e}", "field": None}
 
 
+def _parse_body(raw: bytes) -> Any:
+    """The request body as JSON (None when empty). Parsed like a job file, so a body nested
+    too deeply is a 400 naming the limit, not a ``RecursionError``."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise jobs.ApiError(f"body is not UTF-8 (byte {e.start})", 400, "body") from None
+    if not text.strip():
+        return None
+    try:
+        return parse_jsonc(text, "body")
+    except JobConfigError as e:
+        raise jobs.ApiError(str(e), 400, "body") from None
+
+
 class _Handler(BaseHTTPRequestHandler):
     api: Api
 
@@ -151,10 +171,7 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
         try:
-            try:
-                body = json.loads(raw) if raw.strip() else None
-            except (json.JSONDecodeError, UnicodeDecodeError) as e:
-                raise jobs.ApiError(f"body is not JSON: {e}", 400, "body") from None
+            body = _parse_body(raw)
             status, payload = self.api.handle(self.command, self.path, body)
         except Exception as e:  # noqa: BLE001 - every failure becomes a JSON answer
             status, payload = error_response(e)
@@ -175,6 +192,4 @@ def serve(worker: Any, host: str, port: int) -> ThreadingHTTPServer:
     handler = type(
         "Handler", (_Handler,), {"api": Api(worker.bootstrap, worker.group, worker.health)}
     )
-    server = ThreadingHTTPServer((host, port), handler)
-    server.daemon_threads = True
-    return server
+    return listen_http(host, port, handler, "--rest-port")

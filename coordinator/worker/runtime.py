@@ -22,10 +22,10 @@ import threading
 import time
 from typing import Any
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, TopicPartition
 
 from coordinator.connectors import build_sink
-from coordinator.errors import SluiceError
+from coordinator.errors import ConfigError, SluiceError
 from coordinator.kafka_io import STATUS_TOPIC, check_reachable, producer_config
 from coordinator.plan import JobPlan, safe_name
 from coordinator.worker.jobs import (
@@ -42,6 +42,11 @@ log = logging.getLogger("sluice.worker")
 
 PROGRESS_EVERY_S = 2.0
 STOP_TIMEOUT_S = 30.0
+# Join errors no retry can cure: the worker's own settings are at fault.
+_FATAL_JOIN_ERRORS = {
+    KafkaError.INVALID_SESSION_TIMEOUT: "--session-timeout-ms",
+    KafkaError.INVALID_GROUP_ID: "--group",
+}
 
 
 class Follower:
@@ -106,6 +111,8 @@ class Worker:
         self._plans: dict[tuple[str, int], JobPlan] = {}
         self.stopping = False
         self.started_at = time.time()
+        self.joined = False  # an assignment (possibly empty) arrived: the join succeeded
+        self.group_error: str | None = None  # the last group error, until the next join
 
     # -- life -----------------------------------------------------------------------------
     def run(self) -> int:
@@ -139,7 +146,7 @@ class Worker:
         )
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, self._on_signal)
-        log.info("worker %s joined group %s", self.worker_id, self.group)
+        log.info("worker %s joining group %s", self.worker_id, self.group)
         last_progress = 0.0
         try:
             while not self.stopping:
@@ -165,7 +172,10 @@ class Worker:
         self.stopping = True
 
     def _tick(self) -> None:
-        self.consumer.poll(0.1)  # keeps us in the group; rebalance callbacks run in here
+        msg = self.consumer.poll(0.1)  # keeps us in the group; rebalance callbacks run in here
+        error = msg.error() if msg is not None else None
+        if error is not None:
+            self.on_group_error(error)
         self.configs.poll()
         self.status.poll()
         self._watch()
@@ -174,8 +184,25 @@ class Worker:
         self.producer.poll(0)
 
     # -- group membership -----------------------------------------------------------------
+    def on_group_error(self, error: KafkaError) -> None:
+        """An error the consumer reports (a failed JoinGroup among them): fatal ones stop
+        the worker with one line; the others show in ``/health`` until the next join."""
+        flag = _FATAL_JOIN_ERRORS.get(error.code())
+        if flag is not None:
+            value = self.session_timeout_ms if flag == "--session-timeout-ms" else self.group
+            raise ConfigError(
+                f"{flag} {value}: the broker refuses this worker in group {self.group}: "
+                f"{error.str()}"
+            )
+        if error.str() != self.group_error:
+            log.warning("group %s: %s", self.group, error.str())
+        self.group_error = error.str()
+
     def _on_assign(self, _c: Any, partitions: list[TopicPartition]) -> None:
         slots = {tp.partition for tp in partitions}
+        if not self.joined:
+            log.info("worker %s joined group %s", self.worker_id, self.group)
+        self.joined, self.group_error = True, None
         self.owned |= slots
         log.info("assigned slots %s (now %s)", sorted(slots), sorted(self.owned))
 
@@ -386,8 +413,15 @@ class Worker:
         self.status.state[key] = value
 
     def health(self) -> dict[str, Any]:
+        if self.stopping:
+            status = "STOPPING"
+        elif self.group_error is not None and not self.owned:
+            status = "DOWN"  # not in the group: it runs nothing, whatever it was told
+        else:
+            status = "UP" if self.joined else "JOINING"
         return {
-            "status": "STOPPING" if self.stopping else "UP",
+            "status": status,
+            **({"error": self.group_error} if status == "DOWN" else {}),
             "worker": self.worker_id,
             "group": self.group,
             "slots": sorted(self.owned),

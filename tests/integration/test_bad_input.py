@@ -96,7 +96,31 @@ CASES = {
         lambda j: json.dumps(_set(j, "reader", "splitPk", "name")),
         ["splitPk", "integer"],
     ),
+    # issue 14: Kafka's bare "Excessively large number of partitions" before
+    "too_many_channels": (
+        lambda j: json.dumps(_setting(j, "speed", {"channel": 10000})),
+        ["job.setting.speed.channel", "at most 128", "10000"],
+    ),
+    # issue 13: a RecursionError traceback before
+    "deeply_nested": (
+        lambda j: json.dumps(j)[:-1] + ', "x": ' + "[" * 10000 + "]" * 10000 + "}",
+        ["job.json:1:", "nested deeper than 64"],
+    ),
+    # issue 15: a/b and a_b shared sluice-dirty-a_b before
+    "job_name_with_slash": (
+        lambda j: json.dumps({"job": {**j["job"], "name": "a/b"}}),
+        ["job.name", "'a/b'", "'/'"],
+    ),
+    "job_name_too_long": (
+        lambda j: json.dumps({"job": {**j["job"], "name": "n" * 304}}),
+        ["job.name", "304 characters, at most 100"],
+    ),
 }
+
+
+def _setting(job: dict, section: str, values: dict) -> dict:
+    job["job"].setdefault("setting", {}).setdefault(section, {}).update(values)
+    return job
 
 
 def _rename(job: dict, name: str) -> dict:

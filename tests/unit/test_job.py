@@ -534,7 +534,7 @@ def test_defaults_and_names() -> None:
     assert job.setting.speed.bytes == 0 and job.setting.speed.records == 0
     assert job.setting.restore.checkpoint_interval == 5000
     assert job.setting.kafka.topic_prefix == "sluice"
-    assert parse_job(json.dumps(stream_doc()), origin="/x/nightly copy.json").name == "nightly copy"
+    assert parse_job(json.dumps(stream_doc()), origin="/x/nightly_copy.json").name == "nightly_copy"
     doc = stream_doc()
     doc["job"]["name"] = "orders"
     assert parse_job(json.dumps(doc), origin="/x/y.json").name == "orders"
