@@ -108,7 +108,9 @@ class LocalKafka:
         # KRaft needs a cluster id written into the storage before the first start.
         cluster_id = base64.urlsafe_b64encode(os.urandom(16)).decode().rstrip("=")
         cmd = [java, "-cp", classpath, f"-Dlog4j2.configurationFile={LOG4J2_CONFIG}"]
-        cmd += ["kafka.tools.StorageTool", "format", "-t", cluster_id]
+        # One argument with "=": a random id may start with "-", which the parser would take for
+        # an option (about one fresh start in 64 failed).
+        cmd += ["kafka.tools.StorageTool", "format", f"--cluster-id={cluster_id}"]
         cmd += ["-c", str(self.properties), "--standalone"]
         result = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if result.returncode != 0:
