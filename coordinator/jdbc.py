@@ -12,6 +12,7 @@ URLs are refused with a message that says to use the job's ``password`` key inst
 
 from __future__ import annotations
 
+import codecs
 import json
 import re
 from dataclasses import dataclass, field
@@ -87,11 +88,31 @@ class JdbcUrl:
     __str__ = display
 
     def charset(self) -> str:
-        """The client character set PyMySQL should use. Connector/J's ``utf8`` (and
-        ``UTF-8``) means MySQL's 4-byte ``utf8mb4`` in practice, so that is what we ask for;
-        without ``characterEncoding`` the default is ``utf8mb4`` too."""
-        enc = self.options.get("characterEncoding", "utf8mb4").lower().replace("-", "")
-        return "utf8mb4" if enc in ("utf8", "utf8mb4") else enc
+        """The client character set: always ``utf8mb4``, whatever ``characterEncoding``
+        says. Connector/J decodes into Java's Unicode strings; Sluice's rows are Unicode too,
+        and ``utf8mb4`` is the one MySQL client character set every column's own character set
+        converts to without loss (``latin1`` would turn ``中文`` into ``??`` without an
+        error). :func:`parse_jdbc_url` still refuses a ``characterEncoding`` that names no
+        encoding, as Connector/J would."""
+        return "utf8mb4"
+
+
+# MySQL's names that are not Python codec names.
+_MYSQL_ENCODINGS = {"utf8mb4", "utf8mb3", "utf8", "binary"}
+
+
+def _check_encoding(url: str, key: str, value: str) -> None:
+    name = value.strip().lower()
+    if name.replace("-", "").replace("_", "") in _MYSQL_ENCODINGS:
+        return
+    try:
+        codecs.lookup(name)
+    except LookupError:
+        raise JdbcUrlError(
+            f"the URL {_quoted(url)} has {key}={value!r}, which is not a character encoding "
+            "(e.g. utf8); Sluice always reads and writes in utf8mb4, converted by the server "
+            "from each column's own character set"
+        ) from None
 
 
 def parse_jdbc_url(url: str) -> JdbcUrl:
@@ -147,6 +168,8 @@ def parse_jdbc_url(url: str) -> JdbcUrl:
                 f"the URL {_quoted(text)} carries a password option ({key}); put the "
                 "password in the job's password key instead"
             )
+        if key.lower() == "characterencoding":
+            _check_encoding(text, key, value)
         options[key] = value
     return JdbcUrl(host=host, port=port, database=database, options=options, scheme=scheme)
 

@@ -88,6 +88,27 @@ def connect(
     return conn
 
 
+def check_name(name: str, where: str, what: str = "table") -> None:
+    """Refuse a name MySQL cannot hold before it reaches ``information_schema``: identifiers
+    are utf8mb3 there, so a character beyond U+FFFF (an emoji) fails the lookup with a
+    collation error instead of "no such table"."""
+    if any(ord(ch) > 0xFFFF for ch in name):
+        raise ConfigError(
+            f"{where}: {what} {name!r} does not exist: MySQL names cannot hold characters "
+            "beyond U+FFFF (such as emoji)"
+        )
+
+
+def column_by_name(columns: tuple[str, ...] | list[str], name: str) -> str | None:
+    """The column of ``columns`` that ``name`` means, in its real spelling: MySQL matches
+    column names case-insensitively, so FlinkX jobs may write ``"ID"`` for ``id``."""
+    if name in columns:
+        return name
+    folded = name.casefold()
+    found = [c for c in columns if c.casefold() == folded]
+    return found[0] if len(found) == 1 else None
+
+
 def quote_ident(name: str) -> str:
     return "`" + name.replace("`", "``") + "`"
 

@@ -147,6 +147,18 @@ def number_to_str(value: object) -> object:
     return value
 
 
+def _not_bool(value: object) -> object:
+    # JSON true is a bool, and bool is an int in Python: "channel": true must not mean 1.
+    if isinstance(value, bool):
+        raise ValueError(f"expected a number, got {shown(value)}")
+    return value
+
+
+Int = Annotated[int, BeforeValidator(_not_bool)]
+"""An integer key: a number (or numeric text), never ``true``/``false``."""
+Float = Annotated[float, BeforeValidator(_not_bool)]
+"""A number key: never ``true``/``false``."""
+
 Password = Annotated[SecretStr, BeforeValidator(number_to_str)]
 """A password: never printed, never echoed in an error; a bare number is taken as text."""
 

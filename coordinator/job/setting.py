@@ -16,7 +16,7 @@ from typing import Annotated, Literal
 from pydantic import AliasChoices, BeforeValidator, ConfigDict, Field, field_validator
 from pydantic.alias_generators import to_camel
 
-from coordinator.job.base import FlinkxModel, OptStr, one_of
+from coordinator.job.base import FlinkxModel, Float, Int, OptStr, one_of
 
 _LOG_LEVELS = ("debug", "info", "warn", "warning", "error")
 _PYTHON_LEVELS = {
@@ -57,20 +57,20 @@ class Speed(SettingModel):
     are always decoupled by a Kafka topic, so unequal counts cost nothing extra.
     """
 
-    channel: int = Field(default=1, ge=1, description="Reader and writer tasks, unless overridden.")
-    reader_channel: int | None = Field(
+    channel: Int = Field(default=1, ge=1, description="Reader and writer tasks, unless overridden.")
+    reader_channel: Int | None = Field(
         default=None, ge=1, description="Reader tasks; default channel."
     )
-    writer_channel: int | None = Field(
+    writer_channel: Int | None = Field(
         default=None, ge=1, description="Writer tasks; default channel."
     )
-    bytes: int = Field(
+    bytes: Int = Field(
         default=0,
         ge=0,
         description="Read limit in bytes/s (encoded rows) for the job, shared evenly by the "
         "reader channels; 0 = unlimited.",
     )
-    records: int = Field(
+    records: Int = Field(
         default=0,
         ge=0,
         validation_alias=AliasChoices("records", "record"),
@@ -109,8 +109,8 @@ class ErrorLimit(SettingModel):
     """``setting.errorLimit``: how many bad records the job tolerates before it fails.
     Unset = none tolerated (the first bad record fails the job)."""
 
-    record: int | None = Field(default=None, ge=0, description="Bad records tolerated.")
-    percentage: float | None = Field(
+    record: Int | None = Field(default=None, ge=0, description="Bad records tolerated.")
+    percentage: Float | None = Field(
         default=None, ge=0, le=100, description="Bad records tolerated, as % of records read."
     )
 
@@ -132,21 +132,21 @@ class Restore(SettingModel):
         default=False, description="Resume from the last checkpoint after restart."
     )
     is_stream: bool = Field(default=False, description="The job reads an endless stream.")
-    max_row_num_for_checkpoint: int | None = Field(
+    max_row_num_for_checkpoint: Int | None = Field(
         default=None, ge=1, description="Also trigger a checkpoint after this many rows."
     )
     restore_column_name: OptStr = Field(
         default=None, description="Ascending column that marks progress."
     )
-    restore_column_index: Annotated[int | None, BeforeValidator(_unset_index)] = Field(
+    restore_column_index: Annotated[Int | None, BeforeValidator(_unset_index)] = Field(
         default=None,
         ge=0,
         description="Position of restoreColumnName in the reader's columns (-1 = unset).",
     )
-    checkpoint_interval: int = Field(
+    checkpoint_interval: Int = Field(
         default=5000, ge=100, description="Sluice addition: milliseconds between checkpoints."
     )
-    max_restarts: int = Field(
+    max_restarts: Int = Field(
         default=3,
         ge=0,
         description="Sluice addition: restarts allowed per task after a crash or a transient "
@@ -198,10 +198,10 @@ class KafkaSetting(SettingModel):
     topic_prefix: Annotated[str, Field(pattern=r"^[A-Za-z0-9._-]{1,100}$")] = Field(
         default="sluice", description="Prefix of the job's topic names."
     )
-    partitions: int | None = Field(
+    partitions: Int | None = Field(
         default=None, ge=1, description="Partitions of the data topic; default = writer channels."
     )
-    replication_factor: int = Field(default=1, ge=1, description="Replication of created topics.")
+    replication_factor: Int = Field(default=1, ge=1, description="Replication of created topics.")
     schema_registry_url: OptStr = Field(
         default=None,
         validation_alias=AliasChoices("schemaRegistryUrl", "schema.registry.url"),

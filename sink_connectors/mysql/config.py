@@ -14,6 +14,7 @@ from coordinator.jdbc import JdbcUrl, MysqlJdbcUrl, parse_jdbc_url
 from coordinator.job.base import (
     ColumnList,
     FlinkxModel,
+    Int,
     NonEmptyStr,
     Password,
     PluginConfig,
@@ -72,7 +73,7 @@ class MysqlWriterConfig(PluginConfig):
         default_factory=all_columns,
         description='Target columns, by position of the reader\'s; ["*"] = same names.',
     )
-    batchSize: int = Field(default=1024, ge=1, description="Rows per INSERT statement.")
+    batchSize: Int = Field(default=1024, ge=1, description="Rows per INSERT statement.")
     preSql: SqlList = Field(default_factory=list, description="Run before the first write.")
     postSql: SqlList = Field(default_factory=list, description="Run after the last commit.")
     updateKey: dict[str, list[NonEmptyStr]] | None = Field(

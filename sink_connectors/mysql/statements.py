@@ -23,7 +23,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from coordinator.errors import ConfigError
-from coordinator.mysql_client import qualified, quote_ident
+from coordinator.mysql_client import column_by_name, qualified, quote_ident
 from schemas.events import Op, RowEvent
 from schemas.native import load
 from schemas.table import TableSchema
@@ -107,22 +107,33 @@ def map_columns(
     """By name when every writer column is a source column, else by position (FlinkX maps
     reader ``column`` i to writer ``column`` i). Rows are matched (UPDATE, DELETE) on
     ``update_key`` (FlinkX ``updateKey``) if given, else on the target's primary key."""
-    names = list(writer_columns) if writer_columns else list(source.column_names)
-    unknown = [n for n in names if n not in target.column_index]
+    asked = list(writer_columns) if writer_columns else list(source.column_names)
+    # MySQL matches column names case-insensitively: so does the mapping; SQL uses the
+    # target's own spelling.
+    resolved = [column_by_name(target.column_names, n) for n in asked]
+    unknown = [n for n, r in zip(asked, resolved, strict=True) if r is None]
     if unknown:
         raise ConfigError(
             f"{where}.column: {', '.join(map(repr, unknown))} not in target table "
             f"{target.qualified_name} (columns: {', '.join(target.column_names)})"
         )
-    index = source_indexes(source, names, where)
+    names = [r for r in resolved if r is not None]
+    index = source_indexes(
+        source, [column_by_name(source.column_names, n) or n for n in asked], where
+    )
     by_target = dict(zip(names, index, strict=True))
-    wanted = tuple(update_key) if update_key else target.primary_key
+    if update_key:
+        real_key = [column_by_name(names, c) for c in update_key]
+        missing_key = [c for c, r in zip(update_key, real_key, strict=True) if r is None]
+        if missing_key:
+            raise ConfigError(
+                f"{where}.updateKey: {', '.join(map(repr, missing_key))} not among the "
+                f"written columns {names}"
+            )
+        wanted = tuple(r for r in real_key if r is not None)
+    else:
+        wanted = target.primary_key
     missing_key = [c for c in wanted if c not in by_target]
-    if update_key and missing_key:
-        raise ConfigError(
-            f"{where}.updateKey: {', '.join(map(repr, missing_key))} not among the written "
-            f"columns {names}"
-        )
     key = () if missing_key else wanted
     return ColumnMapping(
         target_columns=tuple(names),

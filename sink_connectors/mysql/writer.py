@@ -22,7 +22,7 @@ from pymysql.constants import SERVER_STATUS
 
 from coordinator.errors import ConfigError, TaskFailed
 from coordinator.jdbc import JdbcUrl, parse_jdbc_url
-from coordinator.mysql_client import connect, qualified, sql_failure
+from coordinator.mysql_client import check_name, column_by_name, connect, qualified, sql_failure
 from schemas.events import RowEvent, SchemaChange
 from schemas.introspect import load_table_schema
 from schemas.table import TableSchema
@@ -36,6 +36,7 @@ from sink_connectors.mysql.evolve import (
     plan_create,
 )
 from sink_connectors.mysql.inflight import InFlight
+from sink_connectors.mysql.keys import require_idempotent_key
 from sink_connectors.mysql.statements import StatementBuilder, fast_literal, map_columns
 
 log = logging.getLogger("sluice.sink.mysql")
@@ -107,6 +108,7 @@ class MysqlSink(Sink):
         return source_table if self.same_names else self.table_name
 
     def load_target(self, conn: pymysql.connections.Connection, name: str) -> TableSchema:
+        check_name(name, f"{self.path}.connection[0].table[0]")
         try:
             target = load_table_schema(conn, self.url.database, name)
         except LookupError:
@@ -117,7 +119,7 @@ class MysqlSink(Sink):
             ) from None
         names = self.config.column_names
         if names:
-            unknown = [n for n in names if n not in target.column_index]
+            unknown = [n for n in names if column_by_name(target.column_names, n) is None]
             if unknown:
                 raise ConfigError(
                     f"{self.path}.column: {', '.join(map(repr, unknown))} not in target table "
@@ -137,7 +139,17 @@ class MysqlSink(Sink):
                 target = self.target or self.load_target(conn, self.target_name(source.table))
                 if self._evolves and any(c not in target.column_index for c in source.column_names):
                     continue
-                map_columns(source, target, self.config.column_names, self.path, self.update_key)
+                mapping = map_columns(
+                    source, target, self.config.column_names, self.path, self.update_key
+                )
+                require_idempotent_key(
+                    conn,
+                    target,
+                    self.config.writeMode,
+                    mapping.target_columns,
+                    mapping.key_columns if self.update_key else None,
+                    self.path,
+                )
         finally:
             conn.close()
 

@@ -15,6 +15,7 @@ from coordinator.job.base import (
     ColumnList,
     ColumnSpec,
     FlinkxModel,
+    Int,
     OptStr,
     Password,
     PluginConfig,
@@ -64,28 +65,28 @@ class MysqlReaderConfig(PluginConfig):
         description="Sluice addition: 'range' splits splitPk's min..max into even ranges; "
         "'mod' is FlinkX's 'splitPk mod channels = channel index'.",
     )
-    fetchSize: int = Field(
+    fetchSize: Int = Field(
         default=1024, ge=1, description="Rows fetched from the server per round trip."
     )
-    queryTimeOut: int | None = Field(default=None, ge=0, description="Read timeout in seconds.")
+    queryTimeOut: Int | None = Field(default=None, ge=0, description="Read timeout in seconds.")
     startLocation: Annotated[OptStr, BeforeValidator(number_to_str)] = Field(
         default=None, description="Start after this value of increColumn / restoreColumnName."
     )
     polling: bool = Field(default=False, description="Keep polling for new rows by increColumn.")
-    pollingInterval: int = Field(default=5000, ge=1, description="Milliseconds between polls.")
+    pollingInterval: Int = Field(default=5000, ge=1, description="Milliseconds between polls.")
     increColumn: OptStr = Field(default=None, description="Ascending column for incremental reads.")
     useMaxFunc: bool = Field(
         default=False,
         description="Stop an incremental read at the increColumn maximum seen at start.",
     )
-    pollingSafetyWindow: int = Field(
+    pollingSafetyWindow: Int = Field(
         default=2000,
         ge=0,
         description="Sluice addition: milliseconds an increColumn maximum must have been seen "
         "before rows up to it are read, so rows whose transactions commit out of order are "
         "not skipped (like Kafka Connect JDBC's timestamp.delay.interval.ms).",
     )
-    requestAccumulatorInterval: int | None = Field(
+    requestAccumulatorInterval: Int | None = Field(
         default=None,
         description="FlinkX: seconds between accumulator requests. Accepted, unused: Sluice "
         "reports progress through its status topic.",

@@ -41,7 +41,7 @@ from typing import Any
 import pymysql
 
 from coordinator.errors import ConfigError
-from coordinator.mysql_client import query_one, quote_ident
+from coordinator.mysql_client import column_by_name, query_one, quote_ident
 from schemas.table import Column, TableSchema
 from source_connectors.base import SourcePartReader
 from source_connectors.mysql.snapshot import (
@@ -102,26 +102,25 @@ class MysqlIncrementalSource(MysqlSnapshotSource):
     supports_resume = True
     bounded = True
 
-    def check(self) -> None:
-        conn = self._connect()
-        try:
-            self._schema = self._load_schema(conn)
-            self._check_incre_column(conn)
-        finally:
-            conn.close()
+    incre_name: str = ""
+    """``increColumn`` in the table's own spelling (``check``)."""
+
+    def _check_keys(self, conn: pymysql.connections.Connection) -> None:
+        self._check_incre_column(conn)
 
     def _check_incre_column(self, conn: pymysql.connections.Connection) -> None:
         assert self._schema is not None
         name = self.config.increColumn
         where = f"{self.path}.increColumn"
-        if name not in self._schema.column_index:
+        real = column_by_name(self._schema.column_names, name)
+        if real is None:
             if self.config.customSql:
                 raise ConfigError(
                     f"{where}: column {name!r} is not a column of customSql's result "
                     f"(columns: {', '.join(self._schema.column_names)})"
                 )
             full = self._full_table(conn)
-            if name not in full.column_index:
+            if column_by_name(full.column_names, name) is None:
                 raise ConfigError(
                     f"{where}: column {name!r} does not exist in table {full.qualified_name} "
                     f"(columns: {', '.join(full.column_names)})"
@@ -129,7 +128,8 @@ class MysqlIncrementalSource(MysqlSnapshotSource):
             raise ConfigError(
                 f"{where}: column {name!r} must be read too: add it to {self.path}.column"
             )
-        column = self._schema.column(name)
+        self.incre_name = real
+        column = self._schema.column(real)
         if column.data_type not in ORDERABLE_TYPES:
             raise ConfigError(
                 f"{where}: column {name!r} of {self._schema.qualified_name} is "
@@ -142,7 +142,7 @@ class MysqlIncrementalSource(MysqlSnapshotSource):
     @property
     def incre_column(self) -> Column:
         assert self._schema is not None, "check() first"
-        return self._schema.column(self.config.increColumn)
+        return self._schema.column(self.incre_name)
 
     def tie_break(self) -> tuple[str, ...] | None:
         """Key columns that order rows sharing one ``increColumn`` value; ``()`` when the
@@ -151,10 +151,10 @@ class MysqlIncrementalSource(MysqlSnapshotSource):
         key = self._schema.primary_key
         if not key:
             return None
-        return tuple(k for k in key if k != self.config.increColumn)
+        return tuple(k for k in key if k != self.incre_name)
 
     def resume_key(self) -> tuple[str, ...]:
-        return (self.config.increColumn, *(self.tie_break() or ()))
+        return (self.incre_name, *(self.tie_break() or ()))
 
     def max_value(self) -> Any:
         """``MAX(increColumn)`` over the rows the job reads (``where`` applied)."""
@@ -166,7 +166,7 @@ class MysqlIncrementalSource(MysqlSnapshotSource):
         return row[0] if row else None
 
     def max_sql(self) -> str:
-        col = quote_ident(self.config.increColumn)
+        col = quote_ident(self.incre_name)
         return f"SELECT MAX({col}) FROM {self._from_clause()}{self._where_clause()}"
 
     def list_parts(self) -> list[str]:
@@ -180,7 +180,7 @@ class MysqlIncrementalSource(MysqlSnapshotSource):
                 "useMaxFunc: reading %s up to %s = %s (excluded); the next run continues "
                 'with "startLocation": "%s"',
                 self.table_name,
-                self.config.increColumn,
+                self.incre_name,
                 part["end"],
                 part["end"],
             )

@@ -46,7 +46,7 @@ class IncrementalPartReader(SourcePartReader):
         config = source.config
         self.schema = source._schema
         assert self.schema is not None
-        self.value_idx = self.schema.column_index[config.increColumn]
+        self.value_idx = self.schema.column_index[source.incre_name]
         self.group_rows = source.tie_break() is None
         self.polling = bool(config.polling)
         self.fetch_size = int(config.fetchSize)

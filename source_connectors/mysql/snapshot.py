@@ -1,14 +1,20 @@
 """``mysqlreader``: a full-table read, split across reader channels on ``splitPk``.
 
 Each part runs one streaming ``SELECT`` (an unbuffered cursor: memory does not grow with the
-table) ordered by its *resume key* — ``restoreColumnName``, else ``splitPk``, else the primary
-key — so a restarted part continues with ``WHERE key > last`` and re-reads nothing. Parts are
+table) ordered by its *resume key* — ``restoreColumnName``, else ``splitPk``, then the primary
+key's columns as a tie-break — so a restarted part continues after the last key it sent and
+re-reads nothing. NULLs sort first and the comparison knows it (:func:`after_key`), so a
+nullable key resumes exactly too. Parts are
 computed once per job run by the coordinator (``list_parts``) and travel in the plan, so every
 task agrees on the ranges even if the table changes meanwhile.
 
 Splits, as in FlinkX:
 * ``range`` (default): ``[min, max]`` of ``splitPk`` cut into N contiguous ranges;
 * ``mod``: channel i reads ``splitPk MOD N = i`` (negative keys included).
+Rows whose ``splitPk`` is NULL are in no range and no residue: the first part reads them.
+
+Column names (``column``, ``splitPk``, ``restoreColumnName``) match the table's
+case-insensitively, as MySQL does; queries use the table's own spelling.
 
 Guarantees: resumable (exactly-once) whenever a resume key exists; without one (a table with
 no primary key, no splitPk, no restoreColumnName) the source cannot resume, and the job must
@@ -28,7 +34,16 @@ from pymysql.constants import FLAG as FIELD_FLAG
 
 from coordinator.errors import ConfigError
 from coordinator.jdbc import JdbcUrl, parse_jdbc_url
-from coordinator.mysql_client import connect, qualified, query_one, quote_ident, sql_failure
+from coordinator.mysql_client import (
+    TRANSIENT_ERRORS,
+    check_name,
+    column_by_name,
+    connect,
+    qualified,
+    query_one,
+    quote_ident,
+    sql_failure,
+)
 from schemas.events import Op, RowEvent
 from schemas.introspect import load_table_schema
 from schemas.row_binary import new_row_event, new_source_position
@@ -64,6 +79,9 @@ class MysqlSnapshotSource(Source):
         self.url: JdbcUrl = parse_jdbc_url(conn0.jdbcUrl[0])
         self.table_name: str = conn0.table[0]
         self._schema: TableSchema | None = None
+        self.split_pk: str | None = None
+        """``splitPk`` in the table's own spelling (``check``)."""
+        self.split_nullable = False
 
     # -- connections and the table's shape ------------------------------------------------
     def _connect(self, streaming: bool = False) -> pymysql.connections.Connection:
@@ -77,33 +95,59 @@ class MysqlSnapshotSource(Source):
         )
 
     def check(self) -> None:
+        """Everything the read needs, before anything is written: the table and columns,
+        the keys, and the read query itself (run with ``LIMIT 0``, so a bad ``where`` is
+        one line now, not a task failing over and over)."""
+        if not self.config.customSql:
+            check_name(self.table_name, f"{self.path}.connection[0].table[0]")
         conn = self._connect()
         try:
             self._schema = self._load_schema(conn)
-            key = self.resume_key()
-            if self.config.splitPk:
-                self._check_split_pk(self._full_table(conn))
-            for k in key:
-                if k not in self._schema.column_index:
-                    raise ConfigError(
-                        f"{self.path}.column: the resume key column {k!r} must be read too"
-                    )
+            self._check_keys(conn)
+            self._check_read_query(conn)
         finally:
             conn.close()
 
+    def _check_keys(self, conn: pymysql.connections.Connection) -> None:
+        if self.config.splitPk:
+            self._check_split_pk(self._full_table(conn))
+        assert self._schema is not None
+        for k in self.resume_key():
+            if k not in self._schema.column_index:
+                raise ConfigError(
+                    f"{self.path}.column: the resume key column {k!r} must be read too"
+                )
+
+    def _check_read_query(self, conn: pymysql.connections.Connection) -> None:
+        assert self._schema is not None
+        cols = ", ".join(select_expr(c) for c in self._schema.columns)
+        sql = f"SELECT {cols} FROM {self._from_clause()}{self._where_clause()} LIMIT 0"
+        where = f"{self.path}.where" if self.config.where else f"{self.path}.connection[0]"
+        try:
+            with conn.cursor() as cur:
+                cur.execute(sql)
+        except pymysql.MySQLError as e:
+            if e.args and e.args[0] in TRANSIENT_ERRORS:
+                raise sql_failure(e, f"{where}: checking the read query") from None
+            raise ConfigError(f"{where}: the read query fails: {e.args[-1]}") from None
+
     def _check_split_pk(self, table: TableSchema) -> None:
         name = self.config.splitPk
+        assert name is not None
         where = f"{self.path}.splitPk"
-        if name not in table.column_index:
+        real = column_by_name(table.column_names, name)
+        if real is None:
             raise ConfigError(
                 f"{where}: column {name!r} does not exist in table {table.qualified_name}"
             )
-        col = table.column(name)
+        col = table.column(real)
         if col.data_type not in _INTEGER_TYPES:
             raise ConfigError(
                 f"{where}: column {name!r} of {table.qualified_name} is {col.column_type}; "
                 "splitPk must be an integer column"
             )
+        self.split_pk = real
+        self.split_nullable = col.nullable
 
     def _full_table(self, conn: pymysql.connections.Connection) -> TableSchema:
         try:
@@ -123,12 +167,14 @@ class MysqlSnapshotSource(Source):
         names = self.config.column_names
         if names is None:
             return full
-        missing = [n for n in names if n not in full.column_index]
+        real = [column_by_name(full.column_names, n) for n in names]
+        missing = [n for n, r in zip(names, real, strict=True) if r is None]
         if missing:
             raise ConfigError(
                 f"{self.path}.column: {', '.join(repr(m) for m in missing)} not in table "
                 f"{full.qualified_name} (columns: {', '.join(full.column_names)})"
             )
+        names = [r for r in real if r is not None]
         return TableSchema(
             database=full.database,
             table=full.table,
@@ -152,28 +198,32 @@ class MysqlSnapshotSource(Source):
         return [self._schema] if self._schema else []
 
     def resume_key(self) -> tuple[str, ...]:
-        """Columns the part's query is ordered by, and resumes after."""
+        """Columns the part's query is ordered by, and resumes after: ``restoreColumnName``
+        or ``splitPk``, then the primary key's columns (when read) to tell apart rows that
+        share a value — a NULL above all — else the primary key alone."""
         assert self._schema is not None, "check() first"
         restore = getattr(self.context, "restore_column", None)
         if restore:
-            return (restore,)
-        if self.config.splitPk:
-            return (self.config.splitPk,)
-        return self._schema.primary_key
+            base: tuple[str, ...] = (column_by_name(self._schema.column_names, restore) or restore,)
+        elif self.split_pk:
+            base = (self.split_pk,)
+        else:
+            return self._schema.primary_key
+        return base + tuple(k for k in self._schema.primary_key if k not in base)
 
     # -- splitting ------------------------------------------------------------------------
     def list_parts(self) -> list[str]:
         n = self.context.reader_channels
-        if not self.config.splitPk or n == 1:
+        if not self.split_pk or n == 1:
             return [json.dumps({"i": 0, "n": 1})]
         if self.config.splitStrategy == "mod":
             return [json.dumps({"i": i, "n": n, "mod": True}) for i in range(n)]
         conn = self._connect()
         try:
+            split = quote_ident(self.split_pk)
             lo, hi = query_one(
                 conn,
-                f"SELECT MIN({quote_ident(self.config.splitPk)}), MAX({quote_ident(self.config.splitPk)}) "
-                f"FROM {self._from_clause()}{self._where_clause()}",
+                f"SELECT MIN({split}), MAX({split}) FROM {self._from_clause()}{self._where_clause()}",
             )
         finally:
             conn.close()
@@ -262,18 +312,20 @@ class SnapshotPartReader(SourcePartReader):
         args: list[Any] = []
         if src.config.where:
             conds.append(f"({_literal_percent(src.config.where)})")
-        split = quote_ident(src.config.splitPk) if src.config.splitPk else None
+        split = quote_ident(src.split_pk) if src.split_pk else None
+        # NULL is in no range and no residue: the first part takes those rows.
+        nulls = f" OR {split} IS NULL" if src.split_nullable and part["i"] == 0 else ""
         if split and part.get("mod"):
-            conds.append(f"MOD(MOD({split}, %s) + %s, %s) = %s")
+            conds.append(f"(MOD(MOD({split}, %s) + %s, %s) = %s{nulls})")
             args += [part["n"], part["n"], part["n"], part["i"]]
         elif split and "lo" in part:
-            conds.append(f"{split} BETWEEN %s AND %s")
+            conds.append(f"({split} BETWEEN %s AND %s{nulls})")
             args += [part["lo"], part["hi"]]
         if self.last_key is not None and self.key:
-            keys = ", ".join(quote_ident(k) for k in self.key)
-            marks = ", ".join(["%s"] * len(self.key))
-            conds.append(f"({keys}) > ({marks})")
-            args += self.last_key
+            # A position saved before the tie-break columns existed covers a key prefix.
+            cond, values = after_key(self.key[: len(self.last_key)], self.last_key)
+            conds.append(cond)
+            args += values
         where = (" WHERE " + " AND ".join(conds)) if conds else ""
         order = (" ORDER BY " + ", ".join(quote_ident(k) for k in self.key)) if self.key else ""
         return f"SELECT {cols} FROM {src._from_clause_escaped()}{where}{order}", args
@@ -317,6 +369,27 @@ class SnapshotPartReader(SourcePartReader):
         # Closing a broken connection must not mask why it broke.
         with contextlib.suppress(Exception):
             self.conn.close()
+
+
+def after_key(key: tuple[str, ...], last: list[Any]) -> tuple[str, list[Any]]:
+    """The condition "the row comes after ``last``" in ``ORDER BY key`` order, NULLs first
+    (MySQL's ascending order), with its parameters. A row-value ``(k) > (v)`` would be
+    NULL, so false, for every row once ``v`` or ``k`` is NULL: a part resuming among NULLs
+    would skip the rest of its rows, and rows with a NULL key after any position."""
+    alternatives: list[str] = []
+    args: list[Any] = []
+    for i, (col, value) in enumerate(zip(key, last, strict=True)):
+        equal = [f"{quote_ident(c)} <=> %s" for c in key[:i]]
+        q = quote_ident(col)
+        later = f"{q} IS NOT NULL" if value is None else f"{q} > %s"
+        alternatives.append("(" + " AND ".join([*equal, later]) + ")")
+        args += list(last[:i]) + ([] if value is None else [value])
+    cond = "(" + " OR ".join(alternatives) + ")"
+    if last[0] is not None:
+        # The leading bound keeps the index range scan the OR would hide.
+        cond = f"{quote_ident(key[0])} >= %s AND {cond}"
+        args = [last[0], *args]
+    return cond, args
 
 
 def _literal_percent(sql: str) -> str:

@@ -104,9 +104,13 @@ def test_redact_url() -> None:
     )
 
 
-@pytest.mark.parametrize(
-    ("encoding", "charset"), [("UTF-8", "utf8mb4"), ("utf8mb4", "utf8mb4"), ("latin1", "latin1")]
-)
-def test_charset(encoding: str, charset: str) -> None:
+@pytest.mark.parametrize("encoding", ["UTF-8", "utf8mb4", "latin1", "GBK", "Cp1252", "ISO8859_1"])
+def test_charset_is_always_utf8mb4(encoding: str) -> None:
+    # The server converts every column's own character set to utf8mb4 without loss.
     url = parse_jdbc_url(f"jdbc:mysql://h/d?characterEncoding={encoding}")
-    assert url.charset() == charset
+    assert url.charset() == "utf8mb4"
+
+
+def test_unknown_character_encoding_is_refused() -> None:
+    with pytest.raises(JdbcUrlError, match="characterEncoding='nonsense'"):
+        parse_jdbc_url("jdbc:mysql://h/d?characterEncoding=nonsense")
