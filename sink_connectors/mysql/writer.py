@@ -37,6 +37,7 @@ from sink_connectors.mysql.evolve import (
 )
 from sink_connectors.mysql.inflight import InFlight
 from sink_connectors.mysql.keys import require_idempotent_key
+from sink_connectors.mysql.presql import run_statements
 from sink_connectors.mysql.statements import StatementBuilder, fast_literal, map_columns
 
 log = logging.getLogger("sluice.sink.mysql")
@@ -164,18 +165,7 @@ class MysqlSink(Sink):
         )
 
     def _run_all(self, statements: list[str], key: str) -> None:
-        if not statements:
-            return
-        conn = self.connect()
-        try:
-            with conn.cursor() as cur:
-                for i, sql in enumerate(statements):
-                    try:
-                        cur.execute(sql)
-                    except pymysql.MySQLError as e:
-                        raise TaskFailed(f"{self.path}.{key}[{i}]: {e.args[-1]}") from None
-        finally:
-            conn.close()
+        run_statements(self.connect, statements, f"{self.path}.{key}")
 
     def prepare_target(self) -> None:
         self._run_all(list(self.config.preSql), "preSql")

@@ -276,3 +276,54 @@ def test_column_names_match_case_insensitively(
     out = sluice_run(job, tmp_path, kafka_bootstrap)
     assert out.returncode == 0, out.stderr[-3000:]
     assert rows_of(conn, db, "dst") == rows_of(conn, db, "src")
+
+
+# ---- preSql: checked whole before any statement runs; writeMode needs a key -----------------
+
+
+def test_failing_pre_sql_leaves_the_target_untouched(
+    small, mysql_url, kafka_bootstrap, unique_name, tmp_path
+):
+    """Issue 14 item 6: ``["DELETE FROM dst", "SELECT * FROM missing"]`` used to empty the
+    target, then fail naming preSql[1]."""
+    conn, db = small
+    before = table_fingerprint(conn, db, "dst")
+    job = mysql_job(mysql_url, db, "src", "dst", name=unique_name)
+    writer(job)["preSql"] = ["DELETE FROM dst", "SELECT * FROM missing"]
+    line = one_error_line(sluice_run(job, tmp_path, kafka_bootstrap))
+    assert "job.content[0].writer.parameter.preSql[1]" in line and "missing" in line, line
+    assert table_fingerprint(conn, db, "dst") == before
+
+
+def test_pre_sql_that_fails_only_when_run_is_rolled_back(
+    small, mysql_url, kafka_bootstrap, unique_name, tmp_path
+):
+    """A statement that prepares but fails when run (a duplicate key) rolls back the DELETE
+    before it: the target is as it was."""
+    conn, db = small
+    before = table_fingerprint(conn, db, "dst")
+    job = mysql_job(mysql_url, db, "src", "dst", name=unique_name)
+    writer(job)["preSql"] = [
+        "DELETE FROM dst WHERE id = -1",
+        "INSERT INTO dst VALUES (7, 'a', 0), (7, 'b', 0)",
+    ]
+    line = one_error_line(sluice_run(job, tmp_path, kafka_bootstrap))
+    assert "job.content[0].writer.parameter.preSql[1]" in line and "Duplicate" in line, line
+    assert table_fingerprint(conn, db, "dst") == before
+
+
+@pytest.mark.parametrize("mode", ["update", "replace"])
+def test_update_or_replace_into_a_keyless_target_is_refused(
+    small, mysql_url, kafka_bootstrap, unique_name, tmp_path, mode
+):
+    """Issue 14 item 3: into a table with no PRIMARY/UNIQUE key these modes appended, so a
+    second run (or a replay) duplicated every row."""
+    conn, db = small
+    with conn.cursor() as cur:
+        cur.execute("CREATE TABLE dst_nokey (id INT, Name VARCHAR(20), k INT)")
+        cur.execute("INSERT INTO dst_nokey VALUES (-1, 'keep', 0)")
+    before = table_fingerprint(conn, db, "dst_nokey")
+    job = mysql_job(mysql_url, db, "src", "dst_nokey", name=unique_name, write_mode=mode)
+    line = one_error_line(sluice_run(job, tmp_path, kafka_bootstrap))
+    assert "writer.parameter.writeMode" in line and "dst_nokey" in line, line
+    assert table_fingerprint(conn, db, "dst_nokey") == before
