@@ -27,9 +27,16 @@ def tables(mysql_url, mysql_database):
 
 
 CASES = {
-    "where_syntax_error": (("reader", "where", "id >>> 2"), ["1064", "WHERE (id >>> 2)"]),
+    # Caught by the reader's check (a LIMIT 0 read) before any task starts: a config error.
+    "where_syntax_error": (
+        ("reader", "where", "id >>> 2"),
+        2,
+        ["job.content[0].reader.parameter.where", "syntax"],
+    ),
+    # Only the writer task meets it: stopped at once, not retried.
     "bad_session_statement": (
         ("writer", "session", ["SET foo = bar baz"]),
+        4,
         ["writer-0", "1193", "Unknown system variable 'foo'"],
     ),
 }
@@ -40,12 +47,12 @@ def test_input_error_stops_the_job_without_retrying(
     case, tables, mysql_url, kafka_bootstrap, unique_name, tmp_path
 ):
     _conn, db = tables
-    (side, key, value), expected = CASES[case]
+    (side, key, value), exit_code, expected = CASES[case]
     job = _set(_job(mysql_url, db, unique_name), side, key, value)
     started = time.monotonic()
     out = run_cli(json.dumps(job), tmp_path, kafka_bootstrap)
     took = time.monotonic() - started
-    assert out.returncode == 4, out.stderr
+    assert out.returncode == exit_code, out.stderr
     assert "restarting" not in out.stderr and "Traceback" not in out.stderr, out.stderr
     last = out.stderr.strip().splitlines()[-1]
     assert "failed 4 times" not in last
