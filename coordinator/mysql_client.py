@@ -24,6 +24,12 @@ TRANSIENT_ERRORS = frozenset(
         ER.CON_COUNT_ERROR,  # 1040 too many connections
         ER.SERVER_SHUTDOWN,  # 1053
         1927,  # ER_CONNECTION_KILLED (MariaDB)
+        1317,  # ER_QUERY_INTERRUPTED: the statement running when its connection was killed
+        1158,  # ER_NET_READ_ERROR
+        1159,  # ER_NET_READ_INTERRUPTED
+        1160,  # ER_NET_ERROR_ON_WRITE
+        1161,  # ER_NET_WRITE_INTERRUPTED
+        2055,  # lost connection to server at '...'
         2003,  # can't connect
         2006,  # server has gone away
         2013,  # lost connection during query
