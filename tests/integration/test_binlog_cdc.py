@@ -98,7 +98,7 @@ def test_every_type_through_insert_update_delete(
             f"DELETE FROM `{db}`.src WHERE id % 5 = 0",
             f"UPDATE `{db}`.src SET id = id + 1000000 WHERE id % 7 = 1",  # key changes
         )
-        wait_for_copy(conn, job, [((db, "src"), (db, "dst"))], timeout=60)
+        wait_for_copy(conn, job, [((db, "src"), (db, "dst"))], timeout=120)
     finally:
         out = stop(job)
     assert "errors               0" in out
@@ -331,6 +331,9 @@ def test_initial_snapshot_resumes_after_a_crash_midway(
         mysql_url, db, ["src"], db, "dst", name=unique_name, start={"mode": "initial"},
         writers=2, reader_extra={"fetchSize": 100}, restore=True,
     )  # fmt: skip
+    # Throttled so the kill lands inside the snapshot however fast the reader and however slow
+    # the position lookup (the offsets topic grows with the suite): 30,000 rows take >= 10 s.
+    spec["job"]["setting"]["speed"]["record"] = 3000
     done = threading.Event()
     writes = workload(mysql_url, db, ["src"], threads=2, ops=50, seed=6, until=done)
     first = RunningJob(spec, tmp_path / "job.json", kafka_bootstrap)
@@ -350,7 +353,7 @@ def test_initial_snapshot_resumes_after_a_crash_midway(
         time.sleep(0.5)
         done.set()
         writes()
-        wait_for_copy(conn, second, [((db, "src"), (db, "dst"))], timeout=60)
+        wait_for_copy(conn, second, [((db, "src"), (db, "dst"))], timeout=120)
     finally:
         stop(second)
 
