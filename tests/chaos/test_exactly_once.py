@@ -203,7 +203,10 @@ def test_task_and_broker_kills_lose_nothing_and_duplicate_nothing(
     conn = mysql_connect(mysql_url)
     make_tables(conn, mysql_database, ROWS)
     monkeypatch.setenv("SLUICE_FAULTS", FIXED_FAULTS)
-    job = build_job(job_dict(mysql_url, mysql_database, unique_name))
+    # The faults count checkpoints (reader-2 dies after its 4th commit): at 30,000 rows/s the
+    # copy spans ~20 checkpoints, where an uncapped one on a fast machine could finish in
+    # three and leave a fault unfired.
+    job = build_job(job_dict(mysql_url, mysql_database, unique_name, rows_per_s=30_000))
     broker = local_kafka(kafka_bootstrap)
     killer = None
     if broker is not None:
@@ -372,20 +375,28 @@ def test_connections_killed_by_the_server_are_retried(
         wait_for(
             lambda: target_rows(admin, mysql_database) >= rows // 4, 300, "a quarter of the rows"
         )
+        deadline = time.monotonic() + 30
         with admin.cursor() as cur:
-            cur.execute(
-                "SELECT ID FROM information_schema.PROCESSLIST WHERE DB = %s AND ID <> CONNECTION_ID()",
-                (mysql_database,),
-            )
-            for (conn_id,) in cur.fetchall():
-                cur.execute(f"KILL {int(conn_id)}")
-                killed.append(conn_id)
+            # Between two statements a task may hold no connection: look again until the
+            # job's connections are there to kill.
+            while not killed and time.monotonic() < deadline:
+                cur.execute(
+                    "SELECT ID FROM information_schema.PROCESSLIST"
+                    " WHERE DB = %s AND ID <> CONNECTION_ID()",
+                    (mysql_database,),
+                )
+                for (conn_id,) in cur.fetchall():
+                    cur.execute(f"KILL {int(conn_id)}")
+                    killed.append(conn_id)
+                time.sleep(0.05)
 
     killer = threading.Thread(target=kill_connections, daemon=True)
     killer.start()
-    summary = LocalJobRunner(
-        build_job(job_dict(mysql_url, mysql_database, unique_name)), kafka_bootstrap, quiet=True
-    ).run()
+    # The cap keeps the copy running for ~10 s: on a fast machine an uncapped copy could
+    # commit everything at its final checkpoint and close its connections before the
+    # killer sees a quarter of the rows.
+    job = job_dict(mysql_url, mysql_database, unique_name, rows_per_s=10_000)
+    summary = LocalJobRunner(build_job(job), kafka_bootstrap, quiet=True).run()
     killer.join(timeout=60)
     assert killed, "no connection of the job was found to kill"
     assert summary.status == "finished" and summary.restarts >= 1
