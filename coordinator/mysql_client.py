@@ -33,6 +33,14 @@ TRANSIENT_ERRORS = frozenset(
         2003,  # can't connect
         2006,  # server has gone away
         2013,  # lost connection during query
+        # XA outcomes a restart settles: the server rolled the branch back (or could not
+        # take it), so the task replays it from its last committed offsets.
+        1399,  # XAER_RMFAIL: the branch is not in a state for this command (after a kill)
+        1402,  # XA_RBROLLBACK
+        1613,  # XA_RBTIMEOUT
+        1614,  # XA_RBDEADLOCK
+        1180,  # got error during COMMIT
+        1637,  # too many active concurrent transactions
     }
 )
 
