@@ -80,6 +80,10 @@ def start_detached(
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+    # Popen returns once exec has closed its pipe, but the kernel sets the new program's
+    # arguments up a moment later: read in that window, /proc/<pid>/cmdline is empty and
+    # `owned_pid` would disown a server that is starting fine (seen on a loaded CI machine).
+    wait_until(lambda: bool(cmdline(proc.pid)) or proc.poll() is not None, 10)
     pid_file.write_text(f"{proc.pid}\n")
     return proc
 
