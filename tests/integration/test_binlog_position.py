@@ -4,9 +4,11 @@ the saved position behind — a restart would re-read all of it, or find it purg
 
 from __future__ import annotations
 
+import socket
 import time
 from pathlib import Path
 
+import pymysql
 import pytest
 
 from coordinator.connectors import build_source
@@ -109,7 +111,15 @@ def test_a_lost_replication_connection_neither_repeats_nor_skips(
             ids.extend(e.after[0] for e in reader.next_batch() or [])
         stream = reader.stream._reader  # the open replication connection, mid-backlog
         assert stream is not None
-        execute(conn, f"KILL CONNECTION {stream._stream_connection.thread_id()}")
+        link = stream._stream_connection
+        try:
+            execute(conn, f"KILL CONNECTION {link.thread_id()}")
+        except pymysql.err.OperationalError as e:
+            if e.args[0] != 1094:  # unknown thread: the server already sent its whole part
+                raise
+            # Where loopback buffers hold the whole backlog (a CI machine with big TCP
+            # buffers), cut the connection on our side instead: still lost mid-backlog.
+            link._sock.shutdown(socket.SHUT_RDWR)
         idle = 0
         while idle < 50:  # until nothing more comes
             batch = reader.next_batch() or []
