@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import replace
 from typing import Any
 
 from confluent_kafka import KafkaException, Producer
@@ -28,7 +29,7 @@ from coordinator.positions import TaskPosition, load_positions
 from coordinator.ratelimit import ReadRateLimiter
 from coordinator.reporting import TaskCounters, TaskReporter
 from coordinator.watchdog import deadline
-from schemas.events import Barrier, RowEvent
+from schemas.events import Barrier, Op, RowEvent
 from schemas.registry import make_registry
 from schemas.serde import EventSerde
 from schemas.table import TableSchema
@@ -55,9 +56,34 @@ def record_key(event: RowEvent) -> bytes | None:
         return None
     values = event.after if event.after is not None else event.before
     assert values is not None
+    return _key_of(values, positions)
+
+
+def _key_of(values: tuple[object, ...], positions: tuple[int, ...]) -> bytes:
     if len(positions) == 1:  # the common case: one key column, no join
         return str(values[positions[0]]).encode()
     return "\x1f".join([str(values[i]) for i in positions]).encode()
+
+
+def split_key_change(event: RowEvent, new_key: bytes | None) -> tuple[RowEvent, bytes] | None:
+    """For an UPDATE that changes the primary key: the DELETE of the old key, to be published
+    under the old key before ``event`` is published as an INSERT of the new one; None for
+    every other event.
+
+    Keys pick partitions, and each partition has its own writer: published whole under the
+    new key, the update would reach a writer that does not hold the old key's earlier
+    events, whose own writer may apply the old key's INSERT after the update deleted it —
+    the row would come back under its old key and the new one would be lost. Split as
+    Debezium does, each key's events stay in order in its own partition.
+    """
+    if event.op is not Op.UPDATE or new_key is None or event.before is None:
+        return None
+    positions = _key_positions[id(event.table)][1]
+    old_key = _key_of(event.before, positions)
+    if old_key == new_key:
+        return None
+    delete = RowEvent(Op.DELETE, event.table, event.before, None, event.source, event.ts_ms)
+    return delete, old_key
 
 
 # Key column positions per table schema, by identity: every event of a table shares one.
@@ -165,11 +191,18 @@ class ReaderTask:
             batch_bytes = 0
             encode, produce = self.serde.encode, self.producer.produce
             for event in batch:
+                key = record_key(event)
+                if event.op is Op.UPDATE and (split := split_key_change(event, key)):
+                    delete, old_key = split
+                    value = encode(delete)
+                    self._produce(topic, value, old_key)
+                    batch_bytes += len(value)
+                    event = replace(event, op=Op.INSERT, before=None)  # noqa: PLW2901
                 value = encode(event)
                 try:
-                    produce(topic, value, record_key(event))
+                    produce(topic, value, key)
                 except BufferError:  # the producer's queue is full: wait for room
-                    self._produce(topic, value, record_key(event))
+                    self._produce(topic, value, key)
                 batch_bytes += len(value)
             self.counters.bytes += batch_bytes
             self.limiter.take(len(batch), batch_bytes)

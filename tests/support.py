@@ -5,9 +5,11 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import unquote, urlparse
 
 import pymysql
+from confluent_kafka import Consumer, KafkaError
 
 from coordinator.local.stack import LocalStack
 
@@ -162,3 +164,40 @@ def key_differences(
         )
         extra = [r[0] for r in cur.fetchall()]
     return {"missing": missing, "extra": extra}
+
+
+# The sink creates its topic once the job starts: until then a subscriber hears of it missing.
+_NOT_YET = (KafkaError._PARTITION_EOF, KafkaError.UNKNOWN_TOPIC_OR_PART)
+
+
+def read_topic(
+    bootstrap: str, topic: str, expected: int, *, committed: bool = True, timeout: float = 60
+) -> list[Any]:
+    """Every record of ``topic`` (``(key, value)`` bytes) once ``expected`` have arrived, plus
+    whatever arrives in the next second (a duplicate must have a chance to show)."""
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"check-{topic}-{time.monotonic_ns()}",
+            "isolation.level": "read_committed" if committed else "read_uncommitted",
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+        }
+    )
+    try:
+        consumer.subscribe([topic])
+        out: list[Any] = []
+        deadline = time.monotonic() + timeout
+        settle: float | None = None
+        while time.monotonic() < deadline and (settle is None or time.monotonic() < settle):
+            for m in consumer.consume(500, 0.2):
+                err = m.error()
+                if err is not None and err.code() not in _NOT_YET:
+                    raise AssertionError(f"reading {topic}: {err.str()}")
+                if err is None:
+                    out.append((m.key(), m.value()))
+            if len(out) >= expected and settle is None:
+                settle = time.monotonic() + 1.0
+        return out
+    finally:
+        consumer.close()

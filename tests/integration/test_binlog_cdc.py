@@ -18,10 +18,14 @@ from pathlib import Path
 
 import pymysql
 import pytest
+from confluent_kafka.admin import AdminClient
 
 import coordinator.reader_task
 from coordinator.plan import safe_name
 from coordinator.positions import load_positions
+from schemas.events import RowEvent
+from schemas.registry import make_registry
+from schemas.serde import EventSerde
 from tests.integration.alltypes import COLUMNS, EDGE_ROWS, FILL
 from tests.integration.cdc import (
     NARROW,
@@ -31,7 +35,7 @@ from tests.integration.cdc import (
     execute,
     wait_for_copy,
 )
-from tests.support import mysql_connect, table_fingerprint, wait_until
+from tests.support import mysql_connect, read_topic, table_fingerprint, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -102,6 +106,53 @@ def test_every_type_through_insert_update_delete(
     finally:
         out = stop(job)
     assert "errors               0" in out
+
+
+def test_a_key_change_travels_as_a_delete_of_the_old_key_and_an_insert_of_the_new(
+    conn, mysql_url, mysql_database, kafka_bootstrap, unique_name, tmp_path: Path
+):
+    """Keys pick partitions and each partition has its own writer: an update that moves a
+    row to a new key, published whole under the new key, reached a writer that had not seen
+    the old key's INSERT — the old row came back and the new one was missing (CI, 2 writers).
+    Every event must sit under its own row's key, so each key's history is in one partition."""
+    db = mysql_database
+    execute(conn, "CREATE TABLE src (id INT PRIMARY KEY, v INT)", "CREATE TABLE dst LIKE src")
+    start = binlog_position(conn)
+    job = RunningJob(
+        cdc_job(mysql_url, db, ["src"], db, "dst", name=unique_name, start=start, writers=2),
+        tmp_path / "job.json",
+        kafka_bootstrap,
+    )
+    try:
+        execute(
+            conn,
+            "INSERT INTO src VALUES " + ",".join(f"({i}, {i})" for i in range(1, 201)),
+            "UPDATE src SET id = id + 1000 WHERE id % 2 = 0",  # key changes
+            "UPDATE src SET v = v + 1 WHERE id % 3 = 0",  # in place
+        )
+        wait_for_copy(conn, job, [((db, "src"), (db, "dst"))], timeout=120)
+    finally:
+        stop(job)
+    admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
+    (topic,) = [
+        t for t in admin.list_topics(timeout=30).topics
+        if t.startswith(f"sluice.{safe_name(unique_name)}.") and t.endswith(".data")
+    ]  # fmt: skip
+    serde = EventSerde(make_registry(kafka_bootstrap, None))
+    history: dict[int, list[str]] = {}
+    for key, value in read_topic(kafka_bootstrap, topic, 200 + 100 * 2 + 67):
+        event = serde.decode(value)
+        if not isinstance(event, RowEvent):
+            continue  # barriers
+        row = event.after if event.after is not None else event.before
+        assert row is not None and key == str(row[0]).encode(), (key, event)
+        if event.before is not None and event.after is not None:
+            assert event.before[0] == event.after[0], f"an update moved a key: {event}"
+        history.setdefault(row[0], []).append(event.op.value)
+    for i in range(2, 201, 2):
+        assert history[i] == ["INSERT", "DELETE"], (i, history[i])
+        moved = ["INSERT", "UPDATE"] if (i + 1000) % 3 == 0 else ["INSERT"]
+        assert history[i + 1000] == moved, (i + 1000, history[i + 1000])
 
 
 # --- (b) a concurrent workload ---------------------------------------------------------------

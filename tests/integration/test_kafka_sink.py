@@ -9,26 +9,23 @@ import calendar
 import json
 import subprocess
 import sys
-import time
 from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
 import pytest
-from confluent_kafka import Consumer, KafkaError
+from confluent_kafka import Consumer
 
 from coordinator.job import build_job
 from coordinator.local_run import LocalJobRunner
 from schemas.registry import make_registry
 from schemas.serde import EventSerde
 from tests.integration.cdc import RunningJob, binlog_position, execute
-from tests.support import jdbc_url, mysql_connect, mysql_job, mysql_params
+from tests.support import jdbc_url, mysql_connect, mysql_job, mysql_params, read_topic
 
 pytestmark = pytest.mark.integration
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-# The sink creates its topic once the job starts: until then a subscriber hears of it missing.
-_NOT_YET = (KafkaError._PARTITION_EOF, KafkaError.UNKNOWN_TOPIC_OR_PART)
 
 
 @pytest.fixture
@@ -36,39 +33,6 @@ def conn(mysql_url: str, mysql_database: str):
     c = mysql_connect(mysql_url, mysql_database)
     yield c
     c.close()
-
-
-def read_topic(
-    bootstrap: str, topic: str, expected: int, *, committed: bool = True, timeout: float = 60
-) -> list[Any]:
-    """Every record of ``topic`` (``(key, value)`` bytes) once ``expected`` have arrived, plus
-    whatever arrives in the next second (a duplicate must have a chance to show)."""
-    consumer = Consumer(
-        {
-            "bootstrap.servers": bootstrap,
-            "group.id": f"check-{topic}-{time.monotonic_ns()}",
-            "isolation.level": "read_committed" if committed else "read_uncommitted",
-            "auto.offset.reset": "earliest",
-            "enable.auto.commit": False,
-        }
-    )
-    try:
-        consumer.subscribe([topic])
-        out: list[Any] = []
-        deadline = time.monotonic() + timeout
-        settle: float | None = None
-        while time.monotonic() < deadline and (settle is None or time.monotonic() < settle):
-            for m in consumer.consume(500, 0.2):
-                err = m.error()
-                if err is not None and err.code() not in _NOT_YET:
-                    raise AssertionError(f"reading {topic}: {err.str()}")
-                if err is None:
-                    out.append((m.key(), m.value()))
-            if len(out) >= expected and settle is None:
-                settle = time.monotonic() + 1.0
-        return out
-    finally:
-        consumer.close()
 
 
 def binlog_kafka_job(
