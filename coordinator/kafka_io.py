@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import logging
+import re
+import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -20,6 +22,46 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from coordinator.errors import ConnectError
 
 log = logging.getLogger("sluice.kafka")
+client_log = logging.getLogger("sluice.kafka.client")
+
+# A librdkafka line repeated (the same failure, from any client of this process) is shown
+# at most this often: an unreachable broker made every client print its refused connection
+# every 50 ms, ~200 lines before Sluice's own one-line error.
+CLIENT_LOG_REPEAT_S = 60.0
+_VARYING = re.compile(r"\d+ms|rdkafka#\w+-\d+")
+
+
+class ClientLog:
+    """librdkafka's own log lines, through Python logging (``sluice.kafka.client``) instead
+    of straight to stderr, each distinct line at most once per :data:`CLIENT_LOG_REPEAT_S`.
+    Errors that matter also surface as exceptions or error callbacks, with Sluice's text."""
+
+    def __init__(self) -> None:
+        self._shown: dict[tuple[str, str], float] = {}
+        self._lock = threading.Lock()
+
+    def log(self, level: int, fmt: str, *args: Any) -> None:
+        # confluent-kafka calls log(level, "%s [%s] %s", facility, client name, message).
+        facility, message = (str(args[0]), str(args[-1])) if len(args) >= 2 else ("", fmt)
+        key = (facility, _VARYING.sub("", message))
+        now = time.monotonic()
+        with self._lock:
+            if now - self._shown.get(key, -CLIENT_LOG_REPEAT_S) < CLIENT_LOG_REPEAT_S:
+                return
+            if len(self._shown) > 1000:
+                self._shown.clear()
+            self._shown[key] = now
+        client_log.log(level, fmt, *args)
+
+
+CLIENT_LOG = ClientLog()
+
+
+def client_config(bootstrap: str, **extra: Any) -> dict[str, Any]:
+    """What every Kafka client of Sluice starts from: the brokers, and its logs routed
+    through :class:`ClientLog`."""
+    return {"bootstrap.servers": bootstrap, "logger": CLIENT_LOG, **extra}
+
 
 # Control-plane topics shared by every job (Kafka Connect's offsets and status topics).
 OFFSETS_TOPIC = "sluice-offsets"
@@ -28,7 +70,7 @@ STATUS_TOPIC = "sluice-status"
 
 def producer_config(bootstrap: str, transactional_id: str | None = None) -> dict[str, Any]:
     conf: dict[str, Any] = {
-        "bootstrap.servers": bootstrap,
+        **client_config(bootstrap),
         "enable.idempotence": True,
         "acks": "all",
         # Same partition for the same key as Java clients (Kafka Connect, Debezium consumers).
@@ -50,7 +92,7 @@ def consumer_config(
     bootstrap: str, group_id: str, *, read_committed: bool = True, **extra: Any
 ) -> dict[str, Any]:
     conf: dict[str, Any] = {
-        "bootstrap.servers": bootstrap,
+        **client_config(bootstrap),
         "group.id": group_id,
         "isolation.level": "read_committed" if read_committed else "read_uncommitted",
         "enable.auto.commit": False,
@@ -75,7 +117,7 @@ class TopicSpec:
 
 
 def admin(bootstrap: str) -> AdminClient:
-    return AdminClient({"bootstrap.servers": bootstrap})
+    return AdminClient(client_config(bootstrap))
 
 
 def check_reachable(bootstrap: str, timeout: float = 10.0) -> None:
@@ -147,7 +189,7 @@ def read_to_end(
     """
     consumer = Consumer(
         {
-            "bootstrap.servers": bootstrap,
+            **client_config(bootstrap),
             "group.id": "sluice-reader-unused",
             "isolation.level": "read_committed" if read_committed else "read_uncommitted",
             "enable.auto.commit": False,

@@ -18,6 +18,7 @@ from typing import Any
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic, ResourceType
 
+from coordinator.kafka_io import client_config as kafka_client_config
 from schemas.errors import SchemaIdCollision, SchemaNotFound, SchemaRegistryError
 
 log = logging.getLogger(__name__)
@@ -81,7 +82,7 @@ class KafkaTopicSchemaRegistry:
         self.topic = topic
         self.replication_factor = replication_factor
         self.timeout_s = timeout_s
-        self._client_config = {"bootstrap.servers": bootstrap, **(client_config or {})}
+        self._client_config = {**kafka_client_config(bootstrap), **(client_config or {})}
         self._lock = threading.RLock()
         self._texts: dict[int, str] = {}
         self._schemas: dict[int, Any] = {}  # id -> parsed JSON, compared on register

@@ -23,7 +23,7 @@ from confluent_kafka import ConsumerGroupTopicPartitions, KafkaException, Produc
 from confluent_kafka.admin import AdminClient
 
 from coordinator.control import committed_acks
-from coordinator.kafka_io import OFFSETS_TOPIC, producer_config
+from coordinator.kafka_io import OFFSETS_TOPIC, client_config, producer_config
 from coordinator.plan import JobPlan, safe_name
 from coordinator.positions import load_positions
 from coordinator.worker.jobs import (
@@ -49,7 +49,7 @@ def _plan(bootstrap: str, name: str) -> tuple[dict[str, Any], JobPlan]:
 def get_offsets(bootstrap: str, name: str) -> dict[str, Any]:
     rec, plan = _plan(bootstrap, name)
     positions = load_positions(bootstrap, plan.offsets_key(""))
-    client = AdminClient({"bootstrap.servers": plan.bootstrap})
+    client = AdminClient(client_config(plan.bootstrap))
     req = ConsumerGroupTopicPartitions(
         plan.writer_group, [TopicPartition(plan.data_topic, p) for p in range(plan.partitions)]
     )
@@ -199,7 +199,7 @@ def replay(
         assert to_offsets is not None
         offsets = _parse_offsets(plan, to_offsets)
     _check_in_log(plan, offsets, "to_checkpoint" if to_checkpoint is not None else "to_offsets")
-    client = AdminClient({"bootstrap.servers": plan.bootstrap})
+    client = AdminClient(client_config(plan.bootstrap))
     req = ConsumerGroupTopicPartitions(
         plan.writer_group, [TopicPartition(plan.data_topic, p, o) for p, o in offsets.items()]
     )
@@ -235,7 +235,7 @@ def _log_range(plan: JobPlan) -> dict[int, tuple[int, int]]:
     """Per partition of the data topic: (log start offset, end offset)."""
     from confluent_kafka import Consumer
 
-    c = Consumer({"bootstrap.servers": plan.bootstrap, "group.id": f"{plan.writer_group}.replay"})
+    c = Consumer(client_config(plan.bootstrap, **{"group.id": f"{plan.writer_group}.replay"}))
     try:
         return {
             p: c.get_watermark_offsets(TopicPartition(plan.data_topic, p), timeout=30, cached=False)
@@ -265,7 +265,7 @@ def _check_in_log(plan: JobPlan, offsets: dict[int, int], field: str) -> None:
 def _offsets_for_time(plan: JobPlan, ts_ms: int) -> dict[int, int]:
     from confluent_kafka import Consumer
 
-    c = Consumer({"bootstrap.servers": plan.bootstrap, "group.id": f"{plan.writer_group}.replay"})
+    c = Consumer(client_config(plan.bootstrap, **{"group.id": f"{plan.writer_group}.replay"}))
     try:
         tps = [TopicPartition(plan.data_topic, p, ts_ms) for p in range(plan.partitions)]
         out = {}

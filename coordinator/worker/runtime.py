@@ -26,7 +26,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, To
 
 from coordinator.connectors import build_sink
 from coordinator.errors import ConfigError, SluiceError
-from coordinator.kafka_io import STATUS_TOPIC, check_reachable, producer_config
+from coordinator.kafka_io import STATUS_TOPIC, check_reachable, client_config, producer_config
 from coordinator.plan import JobPlan, safe_name
 from coordinator.worker.jobs import (
     CONFIGS_TOPIC,
@@ -56,7 +56,7 @@ class Follower:
         self.state: dict[str, Any] = {}
         self._c = Consumer(
             {
-                "bootstrap.servers": bootstrap,
+                **client_config(bootstrap),
                 "group.id": "sluice-follower-unused",
                 "isolation.level": "read_committed",
                 "enable.auto.commit": False,
@@ -129,7 +129,7 @@ class Worker:
             log.info("REST API on http://%s:%d", self.rest_host, self.http.server_address[1])
         self.consumer = Consumer(
             {
-                "bootstrap.servers": self.bootstrap,
+                **client_config(self.bootstrap),
                 "group.id": self.group,
                 "client.id": self.worker_id,
                 "session.timeout.ms": self.session_timeout_ms,

@@ -148,3 +148,18 @@ def test_bad_input_is_one_clear_line_and_target_untouched(
         assert word in errors[0], f"{word!r} not in {errors[0]!r}"
     assert "wrong-password" not in out.stderr + out.stdout
     assert table_fingerprint(conn, db, "dst") == before
+
+
+def test_a_wrong_bootstrap_is_one_line_not_a_flood_of_client_logs(
+    tables, mysql_url, unique_name, tmp_path
+):
+    """Every Kafka client used to print its refused connection every 50 ms (~190 librdkafka
+    lines) before Sluice's own error: stderr is that one line now."""
+    conn, db = tables
+    before = table_fingerprint(conn, db, "dst")
+    out = run_cli(json.dumps(_job(mysql_url, db, unique_name)), tmp_path, "127.0.0.1:1")
+    assert out.returncode != 0
+    lines = out.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("sluice: error:"), out.stderr[:3000]
+    assert "127.0.0.1:1" in lines[0] and "did not answer" in lines[0]
+    assert table_fingerprint(conn, db, "dst") == before
