@@ -13,6 +13,7 @@ import logging
 import os
 import signal
 import time
+from collections.abc import Callable
 from typing import Any
 
 from confluent_kafka import KafkaException, Producer
@@ -228,12 +229,15 @@ class LocalJobRunner:
         supervisor.start_all()
         display = ProgressDisplay(estimate=estimate) if not self.quiet else None
         status = "FAILED"
+        over_limit: ErrorLimitExceeded | None = None
         with _StopRequests() as stop_requested:
             try:
                 finished = self._supervise(plan, supervisor, coordinator, display, stop_requested)
                 if finished:
                     sink.finish_target()
                 status = "FINISHED" if finished else "STOPPED"
+            except ErrorLimitExceeded as e:
+                over_limit = e
             finally:
                 supervisor.stop("reader")
                 supervisor.stop("writer")
@@ -242,6 +246,8 @@ class LocalJobRunner:
                 final_metrics = metrics.close(status)
                 coordinator.close()
                 self._publish_status(plan, status, checkpoint=coordinator.completed)
+        if over_limit is not None:
+            raise over_limit.recounted(sum(a.errors for a in committed_acks(plan, serde)))
         positions = load_positions(plan.bootstrap, plan.offsets_key(""))
         return Summary(
             job=plan.job_name,
@@ -306,17 +312,38 @@ class LocalJobRunner:
         see = f"rejected rows are in topic {plan.dirty_topic}: `sluice dirty {plan.job_name}`"
         allowed = limit.record if limit.record is not None else (None if limit.percentage else 0)
         if allowed is not None and errors > allowed:
-            raise TaskFailed(
-                f"job {plan.job_name}: {errors} rows rejected by the sink, more than "
-                f"setting.errorLimit.record ({allowed}); {see}"
+            raise ErrorLimitExceeded(
+                lambda n: (
+                    f"job {plan.job_name}: {n} rows rejected by the sink, more than "
+                    f"setting.errorLimit.record ({allowed}); {see}"
+                ),
+                errors,
             )
         if limit.percentage is not None and reading_done and rows_read:
             share = 100.0 * errors / rows_read
             if share > limit.percentage:
-                raise TaskFailed(
-                    f"job {plan.job_name}: {share:.2f}% of rows rejected by the sink, more than "
-                    f"setting.errorLimit.percentage ({limit.percentage}%); {see}"
+                raise ErrorLimitExceeded(
+                    lambda n: (
+                        f"job {plan.job_name}: {100.0 * n / rows_read:.2f}% of rows "
+                        f"rejected by the sink, more than setting.errorLimit.percentage "
+                        f"({limit.percentage}%); {see}"
+                    ),
+                    errors,
                 )
+
+
+class ErrorLimitExceeded(TaskFailed):
+    """``errorLimit`` tripped on the rejections committed so far. Other writers may commit
+    theirs while the run stops, so the line the user reads is made once every task has
+    stopped (:meth:`recounted`), with the number ``sluice dirty`` and ``status`` show."""
+
+    def __init__(self, message: Callable[[int], str], errors: int) -> None:
+        super().__init__(message(errors))
+        self.message = message
+        self.errors = errors
+
+    def recounted(self, errors: int) -> ErrorLimitExceeded:
+        return ErrorLimitExceeded(self.message, max(errors, self.errors))
 
 
 class _StopRequests:

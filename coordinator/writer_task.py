@@ -263,7 +263,7 @@ class WriterTask:
             job=self.plan.job_name,
             checkpoint=k,
             task=self.task,
-            rows=self.rows_in_txn,
+            rows=self.rows_in_txn - len(self.dirty),  # applied: the rejected are in dirty
             offsets={f"{topic}:{p}": self.next_offset.get(p, -1) for p in self.aligner.partitions},
             ts_ms=int(time.time() * 1000),
             txn=self.txn_id,
@@ -337,7 +337,7 @@ class WriterTask:
         self.faults.hit("after_kafka_commit")
         self.writer.commit(self.txn_id)
         self._measure_committed()
-        self.counters.rows += self.rows_in_txn
+        self.counters.rows += self.rows_in_txn - len(self.dirty)
         self.counters.bytes += self.bytes_in_txn
         self.counters.errors += len(self.dirty)
         self.dirty.clear()
