@@ -58,6 +58,7 @@ _PER_EVENT = frozenset(
 )
 _FILTERS = ("only_tables", "ignored_tables", "only_schemas", "ignored_schemas")
 _cache: dict[tuple[Any, ...], dict[str, Any]] = {}
+_stats = {"hits": 0}
 _parse = TableMapEvent.__init__
 
 
@@ -97,6 +98,7 @@ def _cached_init(
             _cache.clear()
         _cache[key] = {k: v for k, v in self.__dict__.items() if k not in _PER_EVENT}
         return
+    _stats["hits"] += 1
     BinLogEvent.__init__(self, from_packet, event_size, table_map, ctl_connection, **kw)
     self.__dict__.update(state)
     if state.get("_processed") and "table_obj" in state:
@@ -112,6 +114,11 @@ def install_table_map_cache() -> None:
 
 def cache_size() -> int:
     return len(_cache)
+
+
+def cache_hits() -> int:
+    """TABLE_MAP events served from the cache instead of parsed, since the process began."""
+    return _stats["hits"]
 
 
 # --- row images ----------------------------------------------------------------------------

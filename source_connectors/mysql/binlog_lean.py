@@ -53,6 +53,8 @@ _TABLES_KEPT = 4096
 _CONSUMED = object()  # a TABLE_MAP taken from the cache: nothing to hand over
 events_read = 0
 """Events read without the library's objects, in this process (for tests)."""
+table_maps_reused = 0
+"""TABLE_MAP events taken from the cache instead of parsed, in this process (for tests)."""
 
 
 class LeanGtid:
@@ -182,6 +184,8 @@ class LeanStreamReader(BinLogStreamReader):
             held = self._lean_tables.get(data[_BODY:end])
             if held is None:
                 return None
+            global table_maps_reused
+            table_maps_reused += 1
             self.table_map[held[0]] = held[1]
             self.log_pos = log_pos
             return _CONSUMED

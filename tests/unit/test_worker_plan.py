@@ -14,9 +14,15 @@ REC = {"run": "w1", "parts": ["p0", "p1"], "version": 3}
 
 def test_every_worker_derives_the_same_plan_and_transactional_ids() -> None:
     a = plan_of(parse_doc(GOOD), REC, "k:9092")
-    b = plan_of(parse_doc({"config": GOOD}), dict(REC), "k:9092")
-    assert a.transactional_id("writer-1") == b.transactional_id("writer-1")
-    assert a.writer_group == b.writer_group
+    # Fencing rests on these names: a task restarted on another worker (or by another
+    # Sluice version) must open the same transactional id, and no other task may share it.
+    assert a.transactional_id("writer-1") == "sluice.job.w1.writer-1"
+    assert a.writer_group == "sluice.job.w1.writers"
+    assert a.data_topic == "sluice.job.w1.data"
+    ids = {a.transactional_id(t) for t in (*a.reader_tasks, "writer-0", "writer-1")}
+    assert len(ids) == len(a.reader_tasks) + 2
+    next_run = plan_of(parse_doc(GOOD), {**REC, "run": "w2"}, "k:9092")
+    assert next_run.transactional_id("writer-1") != a.transactional_id("writer-1")
     assert a.reader_tasks == ("reader-0", "reader-1")
     assert a.writer_count == 2 and a.partitions == 2
 
