@@ -36,9 +36,6 @@ class BarrierAligner:
                 seen[r] = FINAL
         self._seen[partition] = seen
 
-    def revoke(self, partition: int) -> None:
-        self._seen.pop(partition, None)
-
     def reset(self) -> None:
         """After a rebalance every owned partition restarts from its committed offset."""
         self._seen.clear()

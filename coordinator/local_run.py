@@ -84,18 +84,10 @@ class LocalJobRunner:
         p.produce(STATUS_TOPIC, json.dumps(record).encode(), plan.run_key.encode())
         p.flush(30)
 
-    def _warn_unenforced(self) -> None:
-        """Keys the job model accepts (FlinkX jobs carry them) that this version does not
-        act on yet: say so, rather than let a user believe a limit holds."""
-        notes: list[str] = []
-        for note in notes:
-            log.warning("%s", note)
-
     def plan(self) -> tuple[JobPlan, bool, Any, Any]:
         """Check the job against the real servers and decide the run. Returns
         ``(plan, resumed, source, sink)``. Raises before anything is written."""
         check_reachable(self.bootstrap)
-        self._warn_unenforced()
         setting = self.job.setting
         source = build_source(self.job)
         sink = build_sink(self.job, self.bootstrap)

@@ -192,10 +192,6 @@ class EventSerde:
                 f"{type(e).__name__}: {e}"
             ) from e
 
-    def table_for(self, schema_id: int) -> TableSchema:
-        """The table schema of a row envelope schema id (e.g. to prepare a sink statement)."""
-        return table_from_avro(self._fetch(schema_id))
-
     def _fetch(self, schema_id: int) -> dict[str, Any]:
         try:
             return self.registry.get(schema_id)

@@ -1,1 +1,2 @@
-"""MySQL/MariaDB sources: the snapshot reader (``mysqlreader``) and, later, binlog and polling."""
+"""MySQL/MariaDB sources: the snapshot reader (``mysqlreader``), binlog CDC (``binlogreader``)
+and interval polling (``mysqlreader`` with ``polling``)."""

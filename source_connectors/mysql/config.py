@@ -13,7 +13,6 @@ from pydantic import BeforeValidator, Field, SecretStr, model_validator
 from coordinator.jdbc import JdbcUrl, MysqlJdbcUrl, parse_jdbc_url
 from coordinator.job.base import (
     ColumnList,
-    ColumnSpec,
     FlinkxModel,
     Int,
     OptStr,
@@ -101,11 +100,6 @@ class MysqlReaderConfig(PluginConfig):
     @property
     def column_names(self) -> list[str] | None:
         return column_names_of(self.column)
-
-    @property
-    def column_specs(self) -> list[ColumnSpec]:
-        """``column`` with plain names turned into :class:`ColumnSpec` (type unknown)."""
-        return [ColumnSpec(name=c) if isinstance(c, str) else c for c in self.column]
 
     def job_problems(self, setting: Setting) -> list[Problem]:
         channels = setting.speed.reader_channels
