@@ -61,7 +61,7 @@ def _rss_kib(pid: int) -> int:
     return 0
 
 
-def _children(pid: int) -> list[int]:
+def child_pids(pid: int) -> list[int]:
     out = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -89,7 +89,7 @@ class PeakMemory:
     def _run(self) -> None:
         me = os.getpid()
         while not self._stop.wait(0.2):
-            kids = _children(me)
+            kids = child_pids(me)
             task_rss = [_rss_kib(k) for k in kids]
             self.peak_task_kib = max([self.peak_task_kib, *task_rss])
             self.peak_kib = max(self.peak_kib, _rss_kib(me) + sum(task_rss))

@@ -50,7 +50,7 @@ from confluent_kafka import Consumer, KafkaException
 from confluent_kafka.admin import AdminClient
 
 from bench.anchor import data_topic
-from bench.common import _children, machine, servers
+from bench.common import child_pids, machine, servers
 from bench.debezium import topic_count
 from bench.latency import percentile
 from bench.sysbench_stats import lag_trend, parse_metrics, parse_sysbench
@@ -114,7 +114,7 @@ def tree_cpu_s(pids: list[int]) -> float:
             total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14, 15)
         except (OSError, ValueError, IndexError):
             continue
-        todo += _children(pid)
+        todo += child_pids(pid)
     return total / CLK_TCK
 
 

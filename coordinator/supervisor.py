@@ -33,7 +33,7 @@ from coordinator.watchdog import EXIT_STUCK
 log = logging.getLogger("sluice.supervisor")
 
 
-def _task_main(
+def task_main(
     kind: str,
     plan: JobPlan,
     index: int,
@@ -45,7 +45,7 @@ def _task_main(
     """Entry point of a task process."""
     # Ctrl-C reaches the whole process group; the runner alone decides how tasks stop.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _die_with_parent()
+    die_with_parent()
     task = f"{kind}-{index}"
     configure_logging(plan.job, level=level, task=task)  # the runner's format, file, redaction
     reporter = QueueReporter(events)
@@ -78,7 +78,7 @@ def _task_main(
         raise SystemExit(1) from None
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
     """A task must not outlive a runner that was killed: Linux kills it with the parent
     (PR_SET_PDEATHSIG). Elsewhere a restarted run fences orphans through transactional ids."""
     try:
@@ -129,7 +129,7 @@ class TaskSupervisor:
 
     def _start(self, name: str, state: TaskState, fault_points: dict[str, int]) -> None:
         state.process = self.ctx.Process(
-            target=_task_main,
+            target=task_main,
             args=(
                 state.kind,
                 self.plan,
@@ -165,7 +165,7 @@ class TaskSupervisor:
             if code is None or code == 0 or state.finished:
                 continue
             self._drain_for(name)
-            self._restart_or_fail(name, state, state.last_error or _exit_text(code))
+            self._restart_or_fail(name, state, state.last_error or exit_text(code))
 
     def _on_event(self, kind: str, state: TaskState, task: str, payload: Any) -> None:
         if kind == "failed":
@@ -269,7 +269,7 @@ class TaskSupervisor:
                 self.tasks[task].counters = payload
 
 
-def _exit_text(code: int) -> str:
+def exit_text(code: int) -> str:
     if code == EXIT_STUCK:
         return "a Kafka call blocked past its deadline"
     if code < 0:

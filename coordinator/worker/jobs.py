@@ -165,7 +165,7 @@ def _checkpoint_text(k: Any) -> Any:
 
 
 # -- writing ----------------------------------------------------------------------------------
-def _put(bootstrap: str, name: str, rec: dict[str, Any] | None) -> None:
+def put_config(bootstrap: str, name: str, rec: dict[str, Any] | None) -> None:
     p = Producer(producer_config(bootstrap))
     value = None if rec is None else json.dumps(rec).encode()
     p.produce(CONFIGS_TOPIC, value, name.encode())
@@ -226,7 +226,7 @@ def create_job(bootstrap: str, group: str, doc: Any) -> dict[str, Any]:
     ensure_topics(plan.bootstrap, plan.topics())
     sink.prepare_target()
     rec["ts_ms"] = int(time.time() * 1000)
-    _put(bootstrap, job.name, rec)
+    put_config(bootstrap, job.name, rec)
     return rec
 
 
@@ -255,7 +255,7 @@ def update_job(bootstrap: str, group: str, name: str, doc: Any) -> tuple[dict[st
         )
     rec = {**rec, "config": job_doc(doc), "version": rec["version"] + 1}
     rec["ts_ms"] = int(time.time() * 1000)
-    _put(bootstrap, name, rec)
+    put_config(bootstrap, name, rec)
     return rec, False
 
 
@@ -288,18 +288,20 @@ def set_state(bootstrap: str, name: str, state: str, *, restart: bool = False) -
     rec = {**rec, "state": state, "ts_ms": int(time.time() * 1000)}
     if restart:
         rec["version"] += 1
-    _put(bootstrap, name, rec)
+    put_config(bootstrap, name, rec)
     return rec
 
 
 def mark_offsets_reset(bootstrap: str, rec: dict[str, Any]) -> None:
     """Record that the job's source positions were reset: resuming its run is refused."""
-    _put(bootstrap, rec["name"], {**rec, "offsets_reset": True, "ts_ms": int(time.time() * 1000)})
+    put_config(
+        bootstrap, rec["name"], {**rec, "offsets_reset": True, "ts_ms": int(time.time() * 1000)}
+    )
 
 
 def delete_job(bootstrap: str, name: str) -> None:
     get_config(bootstrap, name)
-    _put(bootstrap, name, None)
+    put_config(bootstrap, name, None)
 
 
 def validate(doc: Any) -> dict[str, Any]:

@@ -28,11 +28,11 @@ from coordinator.plan import JobPlan, safe_name
 from coordinator.positions import load_positions
 from coordinator.worker.jobs import (
     ApiError,
-    _put,
     get_config,
     mark_offsets_reset,
     parse_doc,
     plan_of,
+    put_config,
     status_records,
 )
 from schemas.registry import make_registry
@@ -210,7 +210,7 @@ def replay(
         raise ApiError(f"moving {plan.writer_group}: {e.args[0].str()}", 409, "state") from None
     # A new version: "finished" and task states of before the replay no longer count.
     rec = {**rec, "version": rec["version"] + 1, "ts_ms": int(time.time() * 1000)}
-    _put(bootstrap, name, rec)
+    put_config(bootstrap, name, rec)
     return {"name": name, "writer_group": plan.writer_group, "offsets": offsets}
 
 

@@ -1,6 +1,6 @@
 """One task of one job, run by a worker as a child process.
 
-Readers and writers run exactly as under ``sluice run`` (``supervisor._task_main``): their
+Readers and writers run exactly as under ``sluice run`` (``supervisor.task_main``): their
 ``transactional.id`` is stable per job run and task, so whichever worker starts a task next
 fences the previous owner — a dead worker's orphan or a paused zombie — through
 ``init_transactions``. The job's checkpoint coordinator is a task of its own.
@@ -18,7 +18,7 @@ from typing import Any
 
 from coordinator.plan import JobPlan
 from coordinator.reporting import TaskCounters
-from coordinator.supervisor import _die_with_parent, _exit_text, _task_main
+from coordinator.supervisor import die_with_parent, exit_text, task_main
 
 # Spawned, not forked: a task must not inherit the worker's Kafka clients and their threads.
 CTX = mp.get_context("spawn")
@@ -27,7 +27,7 @@ CTX = mp.get_context("spawn")
 def _coordinator_main(plan: JobPlan, events: Any, stop: Any, level: int) -> None:
     """Trigger checkpoints and follow their completion until asked to stop."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _die_with_parent()
+    die_with_parent()
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from coordinator.checkpoint import CheckpointCoordinator
     from schemas.registry import make_registry
@@ -79,7 +79,7 @@ class TaskRun:
         else:
             kind, index = self.task.rsplit("-", 1)
             target, args = (
-                _task_main,
+                task_main,
                 (kind, self.plan, int(index), self.events, self.stop, level, {}),
             )
         self.process = CTX.Process(
@@ -107,7 +107,7 @@ class TaskRun:
 
     def exit_text(self) -> str:
         code = self.exitcode
-        return self.error or (_exit_text(code) if code is not None else "")
+        return self.error or (exit_text(code) if code is not None else "")
 
     def request_stop(self) -> None:
         if self.stop is not None:

@@ -27,7 +27,7 @@ from pymysqlreplication.row_event import RowsEvent, UpdateRowsEvent
 
 from schemas.native import load
 from schemas.table import Column, TableSchema
-from source_connectors.mysql.binlog_values import _BINARY_STRINGS, _INT_BITS, _length
+from source_connectors.mysql.binlog_values import BINARY_STRINGS, INT_BITS, declared_length
 
 # None when built without a C compiler or SLUICE_NO_NATIVE=1: the Python path does everything.
 _native = load("source_connectors.mysql._binlog_rows")
@@ -123,19 +123,19 @@ def _repair(kind: int, binlog_type: int, col: Column) -> tuple[int, int, Any]:
     """(fix, fix_arg, fix_obj): what :func:`.binlog_values.column_converter` does to this
     column's values, in the same order of cases."""
     data_type = col.data_type.lower()
-    if data_type in _INT_BITS:
+    if data_type in INT_BITS:
         if not col.unsigned:
             return F_NONE, 0, None
         if binlog_type not in _INTEGERS:
             raise _Unsupported
-        return F_UNSIGNED, _INT_BITS[data_type], None
+        return F_UNSIGNED, INT_BITS[data_type], None
     if data_type in ("set", "bit"):
         raise _Unsupported
     if data_type == "binary":
         if kind != K_STRING:
             raise _Unsupported
-        return F_PAD, _length(col, 1), None
-    if data_type in _BINARY_STRINGS:
+        return F_PAD, declared_length(col, 1), None
+    if data_type in BINARY_STRINGS:
         if kind != K_STRING:
             raise _Unsupported
         return F_BYTES, 0, None

@@ -43,8 +43,8 @@ from schemas.table import Column, TableSchema
 Convert = Callable[[Any], Any]
 RowConverter = Callable[[Mapping[str, Any], Mapping[str, str]], tuple[Any, ...]]
 
-_INT_BITS = {"tinyint": 8, "smallint": 16, "mediumint": 24, "int": 32, "integer": 32, "bigint": 64}
-_BINARY_STRINGS = frozenset({"varbinary", "tinyblob", "blob", "mediumblob", "longblob"})
+INT_BITS = {"tinyint": 8, "smallint": 16, "mediumint": 24, "int": 32, "integer": 32, "bigint": 64}
+BINARY_STRINGS = frozenset({"varbinary", "tinyblob", "blob", "mediumblob", "longblob"})
 _EPOCH = datetime(1970, 1, 1)
 _LENGTH = re.compile(r"\((\d+)\)")
 
@@ -137,7 +137,7 @@ install_exact_temporal_decoders()
 # --- per-column converters -------------------------------------------------------------------
 
 
-def _length(col: Column, default: int) -> int:
+def declared_length(col: Column, default: int) -> int:
     m = _LENGTH.search(col.column_type)
     return int(m.group(1)) if m else default
 
@@ -195,15 +195,15 @@ def column_converter(col: Column) -> Convert | None:
     """The repair a column's non-NULL binlog values need, or None when they are right as
     they come."""
     kind = col.data_type.lower()
-    if kind in _INT_BITS:
-        return _unsigned(_INT_BITS[kind]) if col.unsigned else None
+    if kind in INT_BITS:
+        return _unsigned(INT_BITS[kind]) if col.unsigned else None
     if kind == "set":
         return _set_text(sql_list_members(col.column_type))
     if kind == "bit":
-        return _bits_to_bytes((_length(col, 1) + 7) // 8)
+        return _bits_to_bytes((declared_length(col, 1) + 7) // 8)
     if kind == "binary":
-        return _pad_binary(_length(col, 1))
-    if kind in _BINARY_STRINGS:
+        return _pad_binary(declared_length(col, 1))
+    if kind in BINARY_STRINGS:
         return _as_bytes
     if kind == "year":
         return _year

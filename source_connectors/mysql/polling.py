@@ -45,15 +45,15 @@ from coordinator.mysql_client import column_by_name, query_one, quote_ident
 from schemas.table import Column, TableSchema
 from source_connectors.base import SourcePartReader
 from source_connectors.mysql.snapshot import (
-    _INTEGER_TYPES,
+    INTEGER_TYPES,
     MysqlSnapshotSource,
-    _literal_percent,
     key_text,
+    literal_percent,
 )
 
 log = logging.getLogger("sluice.polling")
 
-ORDERABLE_TYPES = _INTEGER_TYPES | {"decimal", "date", "datetime", "timestamp", "year"}
+ORDERABLE_TYPES = INTEGER_TYPES | {"decimal", "date", "datetime", "timestamp", "year"}
 
 
 def location_param(column: Column, text: Any) -> Any:
@@ -63,7 +63,7 @@ def location_param(column: Column, text: Any) -> Any:
         return None
     if column.data_type == "decimal":
         return Decimal(str(text))
-    if column.data_type in _INTEGER_TYPES or column.data_type == "year":
+    if column.data_type in INTEGER_TYPES or column.data_type == "year":
         return int(text)
     return text
 
@@ -73,7 +73,7 @@ def parse_location(column: Column, text: str, where: str) -> Any:
     ``where`` and the format expected otherwise."""
     kind = column.data_type
     try:
-        if kind in _INTEGER_TYPES or kind == "year":
+        if kind in INTEGER_TYPES or kind == "year":
             return int(text.strip())
         if kind == "decimal":
             value = Decimal(text.strip())
@@ -211,7 +211,7 @@ class MysqlIncrementalSource(MysqlSnapshotSource):
         conds: list[str] = []
         args: list[Any] = []
         if self.config.where:
-            conds.append(f"({_literal_percent(self.config.where)})")
+            conds.append(f"({literal_percent(self.config.where)})")
         if last is not None:
             value = location_param(col, last[0])
             if tie:

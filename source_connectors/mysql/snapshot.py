@@ -52,7 +52,7 @@ from source_connectors.base import Source, SourceContext, SourcePartReader
 from source_connectors.mysql import fast_rows
 from source_connectors.mysql.field_types import PLAIN_TYPE_NAMES
 
-_INTEGER_TYPES = {"tinyint", "smallint", "mediumint", "int", "integer", "bigint"}
+INTEGER_TYPES = {"tinyint", "smallint", "mediumint", "int", "integer", "bigint"}
 
 
 class MysqlSnapshotSource(Source):
@@ -141,7 +141,7 @@ class MysqlSnapshotSource(Source):
                 f"{where}: column {name!r} does not exist in table {table.qualified_name}"
             )
         col = table.column(real)
-        if col.data_type not in _INTEGER_TYPES:
+        if col.data_type not in INTEGER_TYPES:
             raise ConfigError(
                 f"{where}: column {name!r} of {table.qualified_name} is {col.column_type}; "
                 "splitPk must be an integer column"
@@ -259,7 +259,7 @@ class MysqlSnapshotSource(Source):
 
     def _from_clause_escaped(self) -> str:
         """``_from_clause`` for a query run with parameters (user SQL may contain ``%``)."""
-        return _literal_percent(self._from_clause())
+        return literal_percent(self._from_clause())
 
     def _where_clause(self) -> str:
         return f" WHERE ({self.config.where})" if self.config.where else ""
@@ -311,7 +311,7 @@ class SnapshotPartReader(SourcePartReader):
         conds: list[str] = []
         args: list[Any] = []
         if src.config.where:
-            conds.append(f"({_literal_percent(src.config.where)})")
+            conds.append(f"({literal_percent(src.config.where)})")
         split = quote_ident(src.split_pk) if src.split_pk else None
         # NULL is in no range and no residue: the first part takes those rows.
         nulls = f" OR {split} IS NULL" if src.split_nullable and part["i"] == 0 else ""
@@ -392,7 +392,7 @@ def after_key(key: tuple[str, ...], last: list[Any]) -> tuple[str, list[Any]]:
     return cond, args
 
 
-def _literal_percent(sql: str) -> str:
+def literal_percent(sql: str) -> str:
     """User SQL (``where``, ``customSql``) inside a query run with parameters: PyMySQL
     formats it with ``%``, so a literal ``%`` (``id % 2 = 0``, ``LIKE 'a%'``) is doubled."""
     return sql.replace("%", "%%")
@@ -451,7 +451,7 @@ def column_from_field(field: Any) -> Column:
     else:  # the BLOB family: TEXT when it has a character set
         data_type = "longblob" if binary else "longtext"
         column_type = data_type
-    if unsigned and data_type in _INTEGER_TYPES | {"decimal", "float", "double"}:
+    if unsigned and data_type in INTEGER_TYPES | {"decimal", "float", "double"}:
         column_type += " unsigned"
     return Column(
         name=field.name,
