@@ -63,6 +63,12 @@ def client_config(bootstrap: str, **extra: Any) -> dict[str, Any]:
     return {"bootstrap.servers": bootstrap, "logger": CLIENT_LOG, **extra}
 
 
+# The largest row event a reader publishes (key + Avro value). The producer and the job's
+# topics take a little more, for the record batch's framing; a larger row is a data error the
+# reader names (table, key, size) instead of a send Kafka refuses, again on every retry.
+MAX_RECORD_BYTES = 8 * 1024 * 1024
+_FRAMING_BYTES = 64 * 1024
+
 # Control-plane topics shared by every job (Kafka Connect's offsets and status topics).
 OFFSETS_TOPIC = "sluice-offsets"
 STATUS_TOPIC = "sluice-status"
@@ -80,7 +86,7 @@ def producer_config(bootstrap: str, transactional_id: str | None = None) -> dict
         "compression.type": "lz4",
         "queue.buffering.max.messages": 500_000,
         "queue.buffering.max.kbytes": 512 * 1024,
-        "message.max.bytes": 8 * 1024 * 1024,
+        "message.max.bytes": MAX_RECORD_BYTES + _FRAMING_BYTES,
     }
     if transactional_id is not None:
         conf["transactional.id"] = transactional_id
@@ -114,6 +120,8 @@ class TopicSpec:
     partitions: int
     compacted: bool = False
     replication_factor: int = 1
+    large_records: bool = False
+    """Take records up to :data:`MAX_RECORD_BYTES` (the broker's default is 1 MiB)."""
 
 
 def admin(bootstrap: str) -> AdminClient:
@@ -147,6 +155,8 @@ def ensure_topics(bootstrap: str, specs: Iterable[TopicSpec], timeout: float = 3
                 )
             continue
         config = {"cleanup.policy": "compact"} if s.compacted else {}
+        if s.large_records:
+            config["max.message.bytes"] = str(MAX_RECORD_BYTES + _FRAMING_BYTES)
         new.append(NewTopic(s.name, s.partitions, s.replication_factor, config=config))
     if not new:
         return

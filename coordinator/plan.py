@@ -93,9 +93,10 @@ class JobPlan:
     def topics(self) -> list[TopicSpec]:
         rf = self.replication_factor
         return [
-            TopicSpec(self.data_topic, self.partitions, replication_factor=rf),
+            TopicSpec(self.data_topic, self.partitions, replication_factor=rf, large_records=True),
             TopicSpec(self.control_topic, 1, replication_factor=rf),
-            TopicSpec(self.dirty_topic, 1, replication_factor=rf),
+            # A rejected row travels whole, as JSON: as large as its row event, or larger.
+            TopicSpec(self.dirty_topic, 1, replication_factor=rf, large_records=True),
         ]
 
 

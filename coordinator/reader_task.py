@@ -12,6 +12,7 @@ bounded part ends with a *final* barrier.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from dataclasses import replace
@@ -21,9 +22,10 @@ from confluent_kafka import KafkaException, Producer
 
 from coordinator.connectors import build_source
 from coordinator.control import ControlListener
+from coordinator.errors import TaskFailed
 from coordinator.faults import NO_FAULTS, Faults
 from coordinator.gc_tuning import tune_for_streaming
-from coordinator.kafka_io import OFFSETS_TOPIC, producer_config
+from coordinator.kafka_io import MAX_RECORD_BYTES, OFFSETS_TOPIC, producer_config
 from coordinator.plan import JobPlan
 from coordinator.positions import TaskPosition, load_positions
 from coordinator.ratelimit import ReadRateLimiter
@@ -100,6 +102,19 @@ def _remember_key_positions(table: TableSchema) -> tuple[TableSchema, tuple[int,
     return held  # the table is kept: its id is not reused
 
 
+def too_large(event: RowEvent, key: bytes | None, value: bytes) -> TaskFailed:
+    """A row Kafka cannot carry: a data error, named, never retried (every retry would send
+    the same bytes). The open transaction is aborted, so nothing of it reaches a writer."""
+    mib = 1024 * 1024
+    where = f"key {key.decode(errors='replace')[:200]}" if key else f"event {event.event_id}"
+    return TaskFailed(
+        f"row of table {event.table.qualified_name} with {where} is {len(value) / mib:.1f} MiB "
+        f"as a Kafka record, over the {MAX_RECORD_BYTES / mib:.0f} MiB a record may hold "
+        "(the data topic's max.message.bytes): it cannot be copied; leave it out with the "
+        "reader's where (job.content[0].reader.parameter.where) or shrink it at the source"
+    )
+
+
 class ReaderTask:
     def __init__(
         self,
@@ -151,6 +166,13 @@ class ReaderTask:
         tune_for_streaming()
         try:
             self._loop(reader, control, state)
+        except TaskFailed:
+            # A data error: abort now, so read_committed writers are not held up behind an
+            # open transaction until its timeout; nothing of it is applied.
+            if self.transactional:
+                with contextlib.suppress(KafkaException):
+                    self.producer.abort_transaction(10)
+            raise
         finally:
             reader.close()
             control.close()
@@ -195,10 +217,14 @@ class ReaderTask:
                 if event.op is Op.UPDATE and (split := split_key_change(event, key)):
                     delete, old_key = split
                     value = encode(delete)
+                    if len(value) > MAX_RECORD_BYTES:
+                        raise too_large(delete, old_key, value)
                     self._produce(topic, value, old_key)
                     batch_bytes += len(value)
                     event = replace(event, op=Op.INSERT, before=None)  # noqa: PLW2901
                 value = encode(event)
+                if len(value) > MAX_RECORD_BYTES:
+                    raise too_large(event, key, value)
                 try:
                     produce(topic, value, key)
                 except BufferError:  # the producer's queue is full: wait for room

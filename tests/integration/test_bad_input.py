@@ -4,8 +4,10 @@ the target untouched (its preSql, which would empty it, never runs)."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -163,3 +165,45 @@ def test_a_wrong_bootstrap_is_one_line_not_a_flood_of_client_logs(
     assert len(lines) == 1 and lines[0].startswith("sluice: error:"), out.stderr[:3000]
     assert "127.0.0.1:1" in lines[0] and "did not answer" in lines[0]
     assert table_fingerprint(conn, db, "dst") == before
+
+
+def test_rows_up_to_the_record_limit_copy_exactly_and_a_larger_one_is_named(
+    mysql_url, mysql_database, kafka_bootstrap, unique_name, tmp_path
+):
+    """Rows over the broker's default 1 MiB copy exactly (the job's topics take 8 MiB); a
+    row over that is one line naming its table, key and size within seconds — it was
+    retried 4 x 60 s before, and the failure named nothing (issue 14 item 9)."""
+    conn = mysql_connect(mysql_url, mysql_database)
+    mib = 1024 * 1024
+    with conn.cursor() as cur:
+        for t in ("src", "big"):
+            cur.execute(f"CREATE TABLE {t} (id INT PRIMARY KEY, body LONGBLOB)")
+        cur.execute("CREATE TABLE dst LIKE src")
+        # Random bytes: lz4 cannot shrink them below the limit.
+        for i, size in enumerate((10, 2 * mib, 5 * mib, 7 * mib, 3 * mib), start=1):
+            cur.execute("INSERT INTO src VALUES (%s, %s)", (i, os.urandom(size)))
+        # 10 MiB, doubled on the server: a client statement that large exceeds the packet.
+        cur.execute(
+            "INSERT INTO big VALUES (1, 'small'), (2, %s), (3, 'x')", (os.urandom(5 * mib),)
+        )
+        cur.execute("UPDATE big SET body = CONCAT(body, body) WHERE id = 2")
+        cur.execute("CREATE TABLE big_dst LIKE big")
+    job = mysql_job(mysql_url, mysql_database, "src", "dst", name=unique_name)
+    out = run_cli(json.dumps(job), tmp_path, kafka_bootstrap)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert table_fingerprint(conn, mysql_database, "dst") == table_fingerprint(
+        conn, mysql_database, "src"
+    )
+    job = mysql_job(mysql_url, mysql_database, "big", "big_dst", name=f"{unique_name}-big")
+    started = time.monotonic()
+    out = run_cli(json.dumps(job), tmp_path, kafka_bootstrap)
+    took = time.monotonic() - started
+    assert out.returncode != 0 and "Traceback" not in out.stderr, out.stderr[-3000:]
+    errors = [line for line in out.stderr.splitlines() if line.startswith("sluice: error:")]
+    assert len(errors) == 1, out.stderr[-3000:]
+    for word in (f"{mysql_database}.big", "key 2", "10.0 MiB", "8 MiB"):
+        assert word in errors[0], (word, errors[0])
+    assert "restart" not in out.stderr.lower(), out.stderr[-3000:]
+    assert took < 60, f"refused after {took:.0f} s"
+    assert table_fingerprint(conn, mysql_database, "big_dst")[0] == 0  # nothing written
+    conn.close()
