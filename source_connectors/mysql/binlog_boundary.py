@@ -44,6 +44,7 @@ BETWEEN_TRANSACTIONS = (
     *GROUP_START,
     *("Format_desc", "Gtid_list", "Previous_gtids", "Binlog_checkpoint", "Rotate", "Stop"),
 )
+# Statements that end an open transaction (the stream groups transactions with these too).
 TXN_END = ("COMMIT", "ROLLBACK", "XA COMMIT", "XA ROLLBACK")
 _USE_DB = re.compile(r"use `(?:[^`]|``)*`; ", re.IGNORECASE)
 _GTID = re.compile(r"GTID (\d+-\d+-\d+)|GTID_NEXT= '([^']+)'")
