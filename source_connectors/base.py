@@ -82,7 +82,12 @@ class Source(ABC):
 
     @abstractmethod
     def list_parts(self) -> list[str]:
-        """Stable ids of the parts, one reader task each (``reader_channels`` of them, usually)."""
+        """Stable ids of the parts, one reader task each (``reader_channels`` of them, usually).
+
+        Called after :meth:`check`, only for a fresh run (a resumed run keeps the parts it
+        recorded) and before anything is written; raises ``ConfigError`` for what only a
+        fresh run depends on, such as where it starts.
+        """
 
     @abstractmethod
     def build_part(

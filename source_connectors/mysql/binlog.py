@@ -84,12 +84,6 @@ class BinlogSource(Source):
         try:
             server.check_settings(conn, self.url)
             self._tables = self._load_tables(conn)
-            start = cfg.start
-            if start.effective_mode == "file":
-                assert start.journalName is not None
-                where = f"{self.path}.start: journalName/position"
-                file, pos = start.journalName, start.position or 4
-                server.check_file_present(conn, cfg.username, self.server, file, pos, where)
         finally:
             conn.close()
         if cfg.start.effective_mode == "initial":
@@ -133,7 +127,10 @@ class BinlogSource(Source):
 
     # -- parts ------------------------------------------------------------------------------
     def list_parts(self) -> list[str]:
-        """One part, naming where this run starts (decided now, once)."""
+        """One part, naming where this run starts (decided now, once). A ``journalName`` +
+        ``position`` is refused here unless the file is on the server and the position is a
+        transaction boundary in it: only a fresh run starts there (a resumed run continues
+        from its saved position, so a start file purged since does not matter)."""
         start = self.config.start
         mode = start.effective_mode
         part: dict[str, Any] = {"mode": mode}
@@ -150,7 +147,20 @@ class BinlogSource(Source):
             finally:
                 conn.close()
         elif mode == "file":
+            assert start.journalName is not None
             part["file"], part["pos"] = start.journalName, start.position or 4
+            conn = self.connect()
+            try:
+                server.check_start_position(
+                    conn,
+                    self.config.username,
+                    self.server,
+                    part["file"],
+                    part["pos"],
+                    f"{self.path}.start",
+                )
+            finally:
+                conn.close()
         elif mode == "gtid":
             part["gtid"] = start.gtid
         elif mode == "timestamp":

@@ -1,10 +1,10 @@
 """What the binlog reader asks of the server, and what it tells the user when it is missing.
 
-Every check here runs in ``Source.check()`` (before anything is written) or when a part starts,
-and each failure is one line that says which server, what is wrong and what to change:
+Every check here runs before anything is written — in ``Source.check()``, or in
+``list_parts()`` for where a fresh run starts — or when a part starts, and each failure is one line that says which server, what is wrong and what to change:
 binary logging off, ``binlog_format`` or ``binlog_row_image`` or ``binlog_row_metadata`` not
 right, a missing REPLICATION privilege, a start or saved position in a binlog file the server
-has purged.
+has purged (or never wrote), a start position that is not a transaction boundary.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from pymysqlreplication import BinLogStreamReader
 
 from coordinator.errors import ConfigError, ConnectError
 from coordinator.jdbc import JdbcUrl
+from source_connectors.mysql.binlog_boundary import check_start_boundary
 
 ER_SPECIFIC_ACCESS_DENIED = 1227
 ER_ACCESS_DENIED = 1045
@@ -83,7 +84,7 @@ def grant_hint(user: str) -> str:
     return f"GRANT REPLICATION SLAVE, REPLICATION CLIENT ON *.* TO '{user}'@'<host>'"
 
 
-def _privilege_error(user: str, server: str, detail: str) -> ConfigError:
+def privilege_error(user: str, server: str, detail: str) -> ConfigError:
     return ConfigError(
         f"binlogreader: user {user!r} may not read the binlog of {server} ({detail}); "
         f"{grant_hint(user)}"
@@ -107,7 +108,7 @@ def binary_logs(conn: Any, user: str, server: str) -> list[BinlogFile]:
             return [BinlogFile(str(r[0]), int(r[1])) for r in cur.fetchall()]
     except pymysql.err.OperationalError as e:
         if e.args[0] == ER_SPECIFIC_ACCESS_DENIED:
-            raise _privilege_error(user, server, "SHOW BINARY LOGS is denied") from None
+            raise privilege_error(user, server, "SHOW BINARY LOGS is denied") from None
         raise
 
 
@@ -119,7 +120,7 @@ def current_position(conn: Any, user: str, server: str) -> tuple[str, int]:
             row = cur.fetchone()
     except pymysql.err.OperationalError as e:
         if e.args[0] == ER_SPECIFIC_ACCESS_DENIED:
-            raise _privilege_error(user, server, "SHOW MASTER STATUS is denied") from None
+            raise privilege_error(user, server, "SHOW MASTER STATUS is denied") from None
         raise
     if row is None:
         raise ConfigError(f"binlogreader: binary logging is off on {server}")
@@ -139,24 +140,74 @@ def gtid_at(conn: Any, file: str, pos: int) -> str:
 
 def purged_message(what: str, file: str, pos: int | str, oldest: str | None, server: str) -> str:
     return (
-        f"binlogreader: {what} {file}:{pos} is no longer on {server} (purged; the oldest "
+        f"binlogreader: {what}: {file}:{pos} is no longer on {server} (purged; the oldest "
         f"binlog there is {oldest or 'none'}); nothing between it and now can be read. Start "
         'over with "start": {"mode": "initial"} (a fresh snapshot, then the binlog) and without '
         "setting.restore.isRestore, or reset the job's offsets"
     )
 
 
-def check_file_present(conn: Any, user: str, server: str, file: str, pos: int, what: str) -> None:
+def _split_name(name: str) -> tuple[str, int | None]:
+    """``mysql-bin.000012`` → ``("mysql-bin", 12)``; a name without a number → ``(name, None)``."""
+    base, dot, number = name.rpartition(".")
+    return (base, int(number)) if dot and number.isdigit() else (name, None)
+
+
+def missing_file_message(
+    what: str, file: str, pos: int, logs: list[BinlogFile], server: str
+) -> str:
+    """Why ``file`` is not among the server's binlog files ``logs`` (oldest first): purged,
+    never written yet, or not a name this server uses."""
+    if not logs:
+        return f"binlogreader: {what}: {file}:{pos} is not on {server}, which has no binlog files"
+    oldest, newest = logs[0].name, logs[-1].name
+    base, number = _split_name(file)
+    server_base, newest_number = _split_name(newest)
+    listed = f"SHOW BINARY LOGS lists {oldest} to {newest}"
+    if number is None or base != server_base:
+        return (
+            f"binlogreader: {what}: {file}:{pos} is not a binlog file of {server}, whose files "
+            f"are named {server_base}.NNNNNN ({listed}); give one of those"
+        )
+    if newest_number is not None and number > newest_number:
+        return (
+            f"binlogreader: {what}: {file}:{pos} is newer than the last binlog file on {server}, "
+            f"{newest}: the server has not written it (nothing was purged; was its binlog "
+            f"reset, or is this another server?); {listed}"
+        )
+    return purged_message(what, file, pos, oldest, server)
+
+
+def check_file_present(
+    conn: Any, user: str, server: str, file: str, pos: int, what: str, pos_what: str = ""
+) -> int:
+    """That ``file`` is one of the server's binlog files and ``pos`` is inside it; returns the
+    file's size. ``what`` names the file in messages, ``pos_what`` the position (default:
+    ``what``)."""
     logs = binary_logs(conn, user, server)
     names = [f.name for f in logs]
     if file not in names:
-        raise ConfigError(purged_message(what, file, pos, names[0] if names else None, server))
+        raise ConfigError(missing_file_message(what, file, pos, logs, server))
     size = logs[names.index(file)].size
     if pos > size:
         raise ConfigError(
-            f"binlogreader: {what} {file}:{pos} is beyond the end of {file} on {server} "
-            f"({size} bytes); give a position inside the file"
+            f"binlogreader: {pos_what or what}: {file}:{pos} is beyond the end of {file} on "
+            f"{server} ({size} bytes); give a position inside the file"
         )
+    return size
+
+
+def check_start_position(conn: Any, user: str, server: str, file: str, pos: int, path: str) -> None:
+    """A user's ``start`` (``path`` is its JSON path): the file is on the server and the
+    position is a transaction boundary in it (:mod:`.binlog_boundary`)."""
+    where = f"{path}.position"
+    size = check_file_present(conn, user, server, file, pos, f"{path}.journalName", where)
+    try:
+        check_start_boundary(conn, server, file, pos, size, where)
+    except pymysql.err.OperationalError as e:
+        if e.args and e.args[0] == ER_SPECIFIC_ACCESS_DENIED:
+            raise privilege_error(user, server, "SHOW BINLOG EVENTS is denied") from None
+        raise
 
 
 # --- the replication stream --------------------------------------------------------------------
@@ -215,7 +266,7 @@ def stream_error(e: pymysql.MySQLError, user: str, server: str, where: str) -> E
     code = e.args[0] if e.args else 0
     msg = str(e.args[1]) if len(e.args) > 1 else str(e)
     if code in (ER_SPECIFIC_ACCESS_DENIED, ER_ACCESS_DENIED) and "REPLICATION" in msg.upper():
-        return _privilege_error(user, server, msg)
+        return privilege_error(user, server, msg)
     if code == ER_MASTER_FATAL_READING_BINLOG:
         return ConfigError(
             f"binlogreader: {server} cannot send the binlog from {where}: {msg}. If that "

@@ -41,6 +41,7 @@ from source_connectors.mysql import (
     binlog_fast,  # noqa: F401 - installs the TABLE_MAP cache
     binlog_native,
 )
+from source_connectors.mysql.binlog_boundary import TXN_END
 from source_connectors.mysql.binlog_lean import LeanGtid, LeanRows, LeanStreamReader, LeanXid
 from source_connectors.mysql.binlog_native import fast_rows, lean_rows
 from source_connectors.mysql.binlog_schema import SchemaTracker, TableFilter, ddl_tables
@@ -64,7 +65,6 @@ _EVENTS = [
 ]
 _OPS = {WriteRowsEvent: Op.INSERT, UpdateRowsEvent: Op.UPDATE, DeleteRowsEvent: Op.DELETE}
 _FL_STANDALONE = 1  # MariaDB GTID flag: the group is one statement with no COMMIT (DDL)
-_TXN_END = ("COMMIT", "ROLLBACK", "XA COMMIT", "XA ROLLBACK")
 # A DML statement logged as text: a session ran with binlog_format=STATEMENT or MIXED.
 _DML = re.compile(
     r"\s*(?:INSERT|REPLACE)\s+(?:LOW_PRIORITY\s+|DELAYED\s+|HIGH_PRIORITY\s+|IGNORE\s+)*"
@@ -267,7 +267,7 @@ class BinlogStream:
             return False
         if head.startswith("XA END"):
             return False  # the XA PREPARE event ends it
-        if txn.open and not head.startswith(_TXN_END):
+        if txn.open and not head.startswith(TXN_END):
             self._statement_rows(ev, query, start)
             return False  # SAVEPOINT and the like, inside the transaction
         default_db = ev.schema.decode() if isinstance(ev.schema, bytes) else str(ev.schema)

@@ -52,16 +52,47 @@ def test_missing_replication_privilege(conn, mysql_url, mysql_database, unique_n
         execute(conn, f"DROP USER '{user}'@'%'")
 
 
+def start_refused(mysql_url: str, db: str, name: str, file: str) -> str:
+    """The one-line error a fresh run starting at ``file``:4 gets (the start is checked when
+    the run decides where it starts)."""
+    job = reader_job(mysql_url, db, name, start={"journalName": file, "position": 4})
+    source = build_source(job)
+    source.check()
+    with pytest.raises(ConfigError) as e:
+        source.list_parts()
+    message = str(e.value)
+    assert "\n" not in message
+    assert "job.content[0].reader.parameter.start.journalName" in message, message
+    return message
+
+
 def test_start_in_a_purged_binlog_file(conn, mysql_url, mysql_database, unique_name):
     db = mysql_database
     execute(conn, f"CREATE TABLE `{db}`.src ({NARROW})")
     base = binlog_position(conn)["journalName"].rsplit(".", 1)[0]
     gone = f"{base}.000000"
-    job = reader_job(mysql_url, db, unique_name, start={"journalName": gone, "position": 4})
-    with pytest.raises(ConfigError) as e:
-        build_source(job).check()
-    message = str(e.value)
+    message = start_refused(mysql_url, db, unique_name, gone)
     assert f"{gone}:4 is no longer on" in message and '"mode": "initial"' in message, message
+
+
+def test_start_in_a_binlog_file_newer_than_the_last(conn, mysql_url, mysql_database, unique_name):
+    """Issue 14: called "purged" before, though the server never wrote it."""
+    db = mysql_database
+    execute(conn, f"CREATE TABLE `{db}`.src ({NARROW})")
+    last = binlog_position(conn)["journalName"]
+    future = f"{last.rsplit('.', 1)[0]}.999999"
+    message = start_refused(mysql_url, db, unique_name, future)
+    assert f"{future}:4 is newer than the last binlog file on" in message, message
+    assert f", {last}:" in message and "no longer on" not in message, message
+
+
+def test_start_in_a_binlog_file_of_another_name(conn, mysql_url, mysql_database, unique_name):
+    db = mysql_database
+    execute(conn, f"CREATE TABLE `{db}`.src ({NARROW})")
+    base = binlog_position(conn)["journalName"].rsplit(".", 1)[0]
+    message = start_refused(mysql_url, db, unique_name, "other-bin.000001")
+    assert "other-bin.000001:4 is not a binlog file of" in message, message
+    assert f"named {base}.NNNNNN" in message and "no longer on" not in message, message
 
 
 def test_resume_from_a_purged_saved_position(conn, mysql_url, mysql_database, unique_name):
@@ -73,7 +104,7 @@ def test_resume_from_a_purged_saved_position(conn, mysql_url, mysql_database, un
     saved = {"phase": "binlog", "file": f"{base}.000000", "pos": "1234", "seq": "7"}
     with pytest.raises(ConfigError) as e:
         source.build_part(source.list_parts()[0], "reader-0", saved)
-    assert f"the saved position {base}.000000:1234 is no longer on" in str(e.value)
+    assert f"the saved position: {base}.000000:1234 is no longer on" in str(e.value)
 
 
 def first_events(reader: Any, timeout: float) -> list[Any]:
