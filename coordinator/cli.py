@@ -16,6 +16,7 @@ _COMMANDS: list[tuple[str, str]] = [
     ("coordinator.local.cli", "add_commands"),
     ("coordinator.run_cli", "add_commands"),
     ("coordinator.worker.cli", "add_commands"),
+    ("coordinator.plugins_cli", "add_commands"),
 ]
 
 

@@ -18,6 +18,12 @@ class ConfigError(SluiceError):
     """The job JSON or a setting is invalid. Raised before anything is read or written."""
 
 
+class PluginError(SluiceError):
+    """An installed connector plugin cannot be used (its module fails to import, or it
+    declares something that is not a connector). The message names its entry point and
+    distribution."""
+
+
 class ConnectError(SluiceError):
     """A server cannot be reached or refuses our credentials."""
 

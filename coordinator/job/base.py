@@ -112,8 +112,8 @@ class Problem(NamedTuple):
 
 
 class PluginConfig(FlinkxModel):
-    """The ``parameter`` block of a reader or writer. Subclasses are registered in
-    :mod:`coordinator.plugins` and validated by the job loader."""
+    """The ``parameter`` block of a reader or writer. A :class:`coordinator.plugins.Plugin`
+    names its subclass, and the job loader validates the block with it."""
 
     @property
     def column_names(self) -> list[str] | None:

@@ -17,7 +17,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny
 
 from coordinator import plugins
-from coordinator.errors import ConfigError
+from coordinator.errors import ConfigError, PluginError
 from coordinator.job.base import PluginConfig, shown
 from coordinator.job.jsonc import parse_jsonc
 from coordinator.job.problems import (
@@ -262,10 +262,14 @@ class _Checker:
                 known = ", ".join(p.name for p in plugins.registered(kind))
                 raise ConfigError(f"{path}.name: required key is missing; known {kind}s: {known}")
             info = plugins.lookup(spec["name"], kind, f"{path}.name")
+            model = info.config_model
         except ConfigError as e:
             self.errors.append(str(e))
             return None
-        config = self.model(info.config_model, spec.get("parameter"), f"{path}.parameter")
+        except PluginError as e:
+            self.errors.append(f"{path}.name: {e}")
+            return None
+        config = self.model(model, spec.get("parameter"), f"{path}.parameter")
         if config is None:
             return None
         return PluginSpec(name=info.name, kind=kind, config=config, path=path)

@@ -44,3 +44,28 @@ def test_stream_example_prints_every_generated_row_once(kafka_bootstrap, unique_
     )
     assert all(r["source"] == "sluice" for r in rows)
     assert "numWrite" in out.stdout and "2,000" in out.stdout
+
+
+def test_a_third_party_reader_runs_through_kafka(kafka_bootstrap, unique_name, tmp_path):
+    """A plugin installed by another distribution reads, its rows cross Kafka, streamwriter
+    prints each once: the reader tasks find it through the entry points as the runner did."""
+    from tests.unit.test_plugins import TINY_CONNECTOR, TINY_JOB, install_dist, job_file, sluice
+
+    site = tmp_path / "site"
+    install_dist(
+        site,
+        "sluice-tiny",
+        "0.3",
+        {"tinyreader": "tiny_connector:TINYREADER"},
+        {"tiny_connector": TINY_CONNECTOR},
+    )
+    reader = {**TINY_JOB[0], "parameter": {"greeting": "hi", "rows": 50}}
+    job = job_file(tmp_path, reader, TINY_JOB[1])
+    doc = json.loads(job.read_text())
+    doc["job"]["name"] = unique_name
+    job.write_text(json.dumps(doc))
+    out = sluice(site, "run", str(job), "-q", "--bootstrap-servers", kafka_bootstrap)
+    assert out.returncode == 0, out.stderr[-3000:]
+    rows = [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
+    assert sorted(r["n"] for r in rows) == list(range(50))
+    assert {(r["table"], r["greeting"]) for r in rows} == {("tiny.t", "hi")}

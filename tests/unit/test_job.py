@@ -14,6 +14,7 @@ from coordinator.errors import ConfigError
 from coordinator.job import Job, JobConfigError, PluginConfig, build_job, load_job, parse_job
 from sink_connectors.mysql.config import MysqlWriterConfig
 from sink_connectors.stream_config import StreamWriterConfig
+from source_connectors.base import Source
 from source_connectors.mysql.config import MysqlReaderConfig
 from source_connectors.stream_config import StreamReaderConfig
 
@@ -557,13 +558,21 @@ class _FakeConfig(PluginConfig):
     pass
 
 
-class FakeSource:
-    pass
+class FakeSource(Source):
+    def check(self) -> None:
+        pass
+
+    def list_parts(self) -> list[str]:
+        return []
+
+    def build_part(self, part_id: str, task: str, resume_state: Any) -> Any:
+        raise NotImplementedError
 
 
 def test_plugin_registry_and_plugin_class(monkeypatch: pytest.MonkeyPatch) -> None:
-    info = plugins.PluginInfo("fakereader", "reader", _FakeConfig, f"{__name__}:FakeSource")
-    monkeypatch.setitem(plugins._REGISTRY, "fakereader", info)
+    fake = plugins.Plugin("fakereader", "reader", _FakeConfig, FakeSource)
+    installed = plugins.InstalledPlugin(fake, "fakereader = tests:FAKE", "fake 1.0")
+    monkeypatch.setitem(plugins.registry().plugins, "fakereader", installed)
     doc = stream_doc()
     doc["job"]["content"][0]["reader"] = {"name": "FakeReader", "parameter": {"x": 1}}
     job = build_job(doc)
@@ -581,7 +590,7 @@ def test_plugin_registry_and_plugin_class(monkeypatch: pytest.MonkeyPatch) -> No
 def test_registered_config_models_resolve() -> None:
     for info in plugins.registered():
         assert issubclass(info.config_model, PluginConfig)
-        assert info.impl.count(":") == 1
+        assert isinstance(info.factory_class(), type)
 
 
 def test_job_is_a_typed_model() -> None:
