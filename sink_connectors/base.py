@@ -175,6 +175,12 @@ class Sink(ABC):
     def prepare_target(self) -> None:  # noqa: B027 - optional hook
         """Once per fresh job run, before any writer starts (FlinkX ``preSql``)."""
 
+    def not_idempotent(self) -> tuple[str, str] | None:
+        """``(JSON path, why)`` when applying the same events again would not leave the target
+        as applying them once does (what ``sluice replay`` refuses); None when it would. By
+        default a sink appends, so a replay duplicates."""
+        return "job.content[0].writer", "this sink appends, so rows applied again are duplicated"
+
     def finish_target(self) -> None:  # noqa: B027 - optional hook
         """Once after a bounded job's last checkpoint committed (FlinkX ``postSql``)."""
 

@@ -9,8 +9,10 @@ acked at checkpoint K, to a timestamp, or to explicit offsets); the readers keep
 positions. Restarting the job applies the data topic again from there. The MySQL sink's
 ``_sluice_offsets`` table is a record written inside each XA transaction, not a filter
 (writers start from the group's committed offsets only), so nothing else needs resetting.
-The rule that keeps the target exact: re-applied events must be idempotent, so replay
-requires ``writeMode`` ``replace`` or ``update`` (an ``insert`` sink would apply rows twice).
+The rule that keeps the target exact: re-applied events must be idempotent, so replay asks
+the sink (``Sink.not_idempotent``): ``mysqlwriter`` with ``writeMode`` ``replace`` or
+``update`` is; an ``insert`` writer, or a sink that appends (HDFS, Kafka), would apply rows
+twice and is refused unless forced.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from typing import Any
 from confluent_kafka import ConsumerGroupTopicPartitions, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
+from coordinator.connectors import build_sink
 from coordinator.control import committed_acks
 from coordinator.kafka_io import OFFSETS_TOPIC, client_config, producer_config
 from coordinator.plan import JobPlan, safe_name
@@ -37,8 +40,6 @@ from coordinator.worker.jobs import (
 )
 from schemas.registry import make_registry
 from schemas.serde import EventSerde
-
-IDEMPOTENT_MODES = ("replace", "update")
 
 
 def _plan(bootstrap: str, name: str) -> tuple[dict[str, Any], JobPlan]:
@@ -181,14 +182,13 @@ def replay(
     if to_timestamp is not None:
         _check_timestamp(to_timestamp)
     rec, plan = _plan(bootstrap, name)
-    mode = str(getattr(plan.job.content[0].writer.config, "writeMode", "")).lower()
-    if mode not in IDEMPOTENT_MODES and not force:
+    refusal = build_sink(plan.job, bootstrap).not_idempotent()  # the sink knows, not the runner
+    if refusal is not None and not force:
+        path, why = refusal
         raise ApiError(
-            f"job {name}: {plan.job.content[0].writer.path}.parameter.writeMode is {mode!r}; "
-            "replay applies rows again, which is exact only with replace or update "
-            "(force to replay anyway)",
+            f"job {name}: {path}: replay applies rows again, but {why} (force to replay anyway)",
             400,
-            "job.content[0].writer.parameter.writeMode",
+            path,
         )
     _require_stopped(bootstrap, rec, "replaying it")
     if to_checkpoint is not None:

@@ -87,6 +87,15 @@ class MysqlSink(Sink):
         """The target table, unless ``table`` is ``"*"`` (one target per source table)."""
         self.update_key: list[str] | None = (config.updateKey or {}).get("key")
 
+    def not_idempotent(self) -> tuple[str, str] | None:
+        mode = self.config.writeMode
+        if mode in ("replace", "update"):
+            return None  # an upsert by key: a row applied twice is the row
+        return (
+            f"{self.path}.writeMode",
+            f"writeMode is {mode!r}; rows applied again are exact only with replace or update",
+        )
+
     def connect(self) -> pymysql.connections.Connection:
         return connect(
             self.url,
