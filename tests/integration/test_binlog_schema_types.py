@@ -15,6 +15,10 @@ from typing import Any
 
 import pytest
 
+from coordinator.connectors import build_source
+from coordinator.job import build_job
+from schemas.introspect import load_table_schema
+from tests.integration.alltypes import COLUMNS
 from tests.integration.cdc import RunningJob, binlog_position, cdc_job, execute, wait_for_copy
 from tests.support import mysql_connect
 
@@ -186,3 +190,38 @@ def test_a_table_recreated_after_a_recorded_modify_is_a_new_table(
         stopped_cleanly(job)
     assert rows(conn, dst, "h3") == [(10, 11), (11, None), (12, -2147483648)]
     assert column_type(conn, dst, "h3", "n") == "int(11)"
+
+
+MORE_TYPES = (
+    "l1 VARCHAR(10) CHARACTER SET latin1 NOT NULL DEFAULT '', ch3 CHAR(3) CHARACTER SET utf8mb3,"
+    " tt TINYTEXT, mt MEDIUMTEXT, lt LONGTEXT, tb TINYBLOB, mb MEDIUMBLOB, lb LONGBLOB,"
+    " d5 DECIMAL(5,0) NOT NULL DEFAULT 0, t0 TIME, d0 DATETIME, ts0 TIMESTAMP NULL,"
+    " fu FLOAT UNSIGNED, bo BOOL, v300 VARCHAR(300), i6 INET6, uu UUID, b9 BIT(9)"
+)
+
+
+def test_every_type_is_decoded_with_the_live_schema(mysql_url, mysql_database, unique_name):
+    """With nothing changed, every column type's declared schema fits its TABLE_MAP: rows
+    carry the exact schema (not the approximate one rebuilt from the binlog)."""
+    db = mysql_database
+    conn = mysql_connect(mysql_url, db)
+    execute(conn, f"CREATE TABLE every ({COLUMNS}, {MORE_TYPES}) DEFAULT CHARSET=utf8mb4")
+    start = binlog_position(conn)
+    execute(conn, "INSERT INTO every (id) VALUES (1)", "UPDATE every SET i = 5 WHERE id = 1")
+    live = load_table_schema(conn, db, "every")
+    conn.close()
+    spec = cdc_job(mysql_url, db, ["every"], db, "every", name=unique_name, start=start)
+    source = build_source(build_job(spec))
+    source.check()
+    reader = source.build_part(source.list_parts()[0], "reader-0", None)
+    events: list[Any] = []
+    deadline = time.monotonic() + 30
+    try:
+        while len(events) < 2:
+            assert time.monotonic() < deadline, f"only {events} within 30 s"
+            events.extend(reader.next_batch() or [])
+    finally:
+        reader.close()
+    for event in events:
+        assert event.table.columns == live.columns
+        assert event.table.primary_key == live.primary_key
