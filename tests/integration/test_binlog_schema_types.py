@@ -9,6 +9,7 @@ target column changed as the source's was, and the job still running with no err
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ from coordinator.job import build_job
 from schemas.introspect import load_table_schema
 from tests.integration.alltypes import COLUMNS
 from tests.integration.cdc import RunningJob, binlog_position, cdc_job, execute, wait_for_copy
-from tests.support import mysql_connect
+from tests.support import mysql_connect, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -225,3 +226,43 @@ def test_every_type_is_decoded_with_the_live_schema(mysql_url, mysql_database, u
     for event in events:
         assert event.table.columns == live.columns
         assert event.table.primary_key == live.primary_key
+
+
+def test_a_type_change_the_target_cannot_take_stops_the_job_naming_it(
+    conn, mysql_url, mysql_database, target_db, kafka_bootstrap, unique_name, tmp_path: Path
+):
+    """The target holds a value (written there by hand) its column cannot convert to the
+    source's new type: the job stops with one line naming the statement, table, column and
+    binlog position, and no retry; the target keeps its old type and rows."""
+    db, dst = mysql_database, target_db
+    execute(
+        conn,
+        f"CREATE TABLE h4 ({H3.replace('n INT', 'n VARCHAR(20)')})",
+        f"CREATE TABLE `{dst}`.h4 LIKE h4",
+        f"INSERT INTO `{dst}`.h4 VALUES (99, 'not a number')",
+        f"CREATE TABLE warm ({WARM})",
+        f"CREATE TABLE `{dst}`.warm LIKE warm",
+    )
+    spec = cdc_job(
+        mysql_url, db, ["h4", "warm"], dst, "*", name=unique_name, start=binlog_position(conn)
+    )
+    job = RunningJob(spec, tmp_path / "d.json", kafka_bootstrap)
+    try:
+        reading(conn, job, db, dst, 1)
+        execute(conn, "INSERT INTO h4 VALUES (1, '5')")
+        at = binlog_position(conn)
+        execute(conn, "ALTER TABLE h4 MODIFY n INT", "INSERT INTO h4 VALUES (2, 7)")
+        wait_until(lambda: job.proc.poll() is not None, 60, "the job to stop at the ALTER")
+    finally:
+        code, out = job.stop()
+    assert code != 0, out[-3000:]
+    errors = [line for line in out.splitlines() if line.startswith("sluice: error:")]
+    assert len(errors) == 1, out[-3000:]
+    line = errors[0]
+    assert f"`{dst}`.`h4` MODIFY COLUMN IF EXISTS `n` int(11)" in line, line
+    where = re.search(r"'ALTER TABLE h4 MODIFY n INT' at ([\w.]+):(\d+)\)$", line)
+    assert where is not None, line  # the DDL's own event, right after its GTID event
+    assert where[1] == at["journalName"] and 0 < int(where[2]) - at["position"] < 100, line
+    assert "failed 4 times" not in line and "Traceback" not in out, out[-3000:]
+    assert column_type(conn, dst, "h4", "n") == "varchar(20)"
+    assert rows(conn, dst, "h4") == [(1, "5"), (99, "not a number")]
