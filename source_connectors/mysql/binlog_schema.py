@@ -2,10 +2,12 @@
 
 A binlog row event carries values, not a schema. The schema comes from ``information_schema``
 (:func:`schemas.introspect.load_table_schema`) the first time a table is seen and again after
-every DDL on it, and is checked against the column names the TABLE_MAP event carries
-(``binlog_row_metadata=FULL``). When the two disagree — the reader is replaying events older
-than the live table, e.g. after a restart behind an ALTER — the live schema is not the one the
-event was written with, so the schema is rebuilt from the TABLE_MAP event itself.
+every DDL on it, or from the schema history (:mod:`.binlog_history`), and is used only if it
+fits the TABLE_MAP event of the rows (:func:`.binlog_table_map.mismatch`: names, count,
+binlog types and their lengths, charset, NULL-ability, key — ``binlog_row_metadata=FULL``).
+When none fits — the reader is replaying events older than the live table (after
+``ALTER TABLE … MODIFY``), or the table was dropped and created again since the history's
+last record — the schema is rebuilt from the TABLE_MAP event itself.
 """
 
 from __future__ import annotations
