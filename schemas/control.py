@@ -139,39 +139,50 @@ def control_from_avro(cls: type, record: dict[str, Any]) -> ControlRecord:
     return result
 
 
+def _table_to_avro(table: TableSchema | None) -> dict[str, Any] | None:
+    if table is None:
+        return None
+    return {
+        "version": table.version,
+        "primary_key": list(table.primary_key),
+        "columns": [asdict(c) for c in table.columns],
+    }
+
+
+def _table_from_avro(db: str, name: str, data: dict[str, Any] | None) -> TableSchema | None:
+    if data is None:
+        return None
+    return TableSchema(
+        database=db,
+        table=name,
+        columns=tuple(Column(**c) for c in data["columns"]),
+        primary_key=tuple(data["primary_key"]),
+        version=data["version"],
+    )
+
+
 def _schema_change_to_avro(change: SchemaChange) -> dict[str, Any]:
-    table = change.new_schema
     return {
         "database": change.database,
         "table": change.table,
         "ddl": change.ddl,
-        "new_schema": None
-        if table is None
-        else {
-            "version": table.version,
-            "primary_key": list(table.primary_key),
-            "columns": [asdict(c) for c in table.columns],
-        },
+        "new_schema": _table_to_avro(change.new_schema),
         "source": asdict(change.source),
         "ts_ms": change.ts_ms,
+        "old_schema": _table_to_avro(change.old_schema),
     }
 
 
 def _schema_change_from_avro(record: dict[str, Any]) -> SchemaChange:
-    new = record["new_schema"]
-    table = (
-        None
-        if new is None
-        else TableSchema(
-            database=record["database"],
-            table=record["table"],
-            columns=tuple(Column(**c) for c in new["columns"]),
-            primary_key=tuple(new["primary_key"]),
-            version=new["version"],
-        )
-    )
+    db, name = record["database"], record["table"]
     known = {f.name for f in fields(SourcePosition)}
     source = SourcePosition(**{k: v for k, v in record["source"].items() if k in known})
     return SchemaChange(
-        record["database"], record["table"], record["ddl"], table, source, record["ts_ms"]
+        db,
+        name,
+        record["ddl"],
+        _table_from_avro(db, name, record["new_schema"]),
+        source,
+        record["ts_ms"],
+        _table_from_avro(db, name, record.get("old_schema")),  # absent: an older writer
     )

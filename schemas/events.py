@@ -85,6 +85,10 @@ class SchemaChange:
     """The table after the change (its ``version`` one higher); None when it was dropped."""
     source: SourcePosition
     ts_ms: int
+    old_schema: TableSchema | None = None
+    """The table right before the change, as the reader decoded its rows; None when not
+    known (no rows or schema of it met before) or it did not exist. Tells which columns the
+    DDL changed (``ALTER TABLE … MODIFY``), so a sink follows those and keeps the others."""
 
     @property
     def qualified_name(self) -> str:

@@ -1,14 +1,17 @@
 """Schema history: each DDL on a captured table, at its binlog position, in a compacted Kafka
 topic per server (``sluice-schema-history-<host>_<port>``).
 
-A binlog row event carries values, and (with ``binlog_row_metadata=FULL``) column names and
-binlog types — not the declared types, nullability or charset, and nothing about the DDL that
-came between. A reader replaying old binlog (a restart behind later ALTERs, or a start from an
-old file/position/GTID) would otherwise decode with ``information_schema``'s *current* schema
-or the approximate one rebuilt from the TABLE_MAP, and announce each old DDL with the schema
-the table has today. The history records, for every DDL the reader meets first-hand, the
-table's schema right before and right after it, so a replay decodes each row with the exact
-schema it was written with and passes on each DDL with the schema it produced.
+A binlog row event carries values, and (with ``binlog_row_metadata=FULL``) column names,
+binlog types, collations and NULL-ability — not the declared types or defaults, and nothing
+about the DDL that came between. A reader replaying old binlog (a restart behind later
+ALTERs, or a start from an old file/position/GTID) would otherwise decode with
+``information_schema``'s *current* schema or the approximate one rebuilt from the TABLE_MAP,
+and announce each old DDL with the schema the table has today. The history records, for
+every DDL the reader meets first-hand, the table's schema right before and right after it,
+so a replay decodes each row with the exact schema it was written with and passes on each
+DDL with the schema it produced. A recorded schema decodes rows only if it fits their
+TABLE_MAP (:func:`.binlog_table_map.mismatch`): DDL no reader met (a table dropped and
+created again while no job ran) cannot make a record outlive its table.
 
 Records are keyed ``db.table@file:pos`` (the DDL's start), so reading a DDL again (a restart)
 rewrites the same key with the same value, and compaction keeps one per DDL. A record is

@@ -2,27 +2,30 @@
 
 A binlog row event carries values, not a schema. The schema comes from ``information_schema``
 (:func:`schemas.introspect.load_table_schema`) the first time a table is seen and again after
-every DDL on it, and is checked against the column names the TABLE_MAP event carries
-(``binlog_row_metadata=FULL``). When the two disagree — the reader is replaying events older
-than the live table, e.g. after a restart behind an ALTER — the live schema is not the one the
-event was written with, so the schema is rebuilt from the TABLE_MAP event itself.
+every DDL on it, or from the schema history (:mod:`.binlog_history`), and is used only if it
+fits the TABLE_MAP event of the rows (:func:`.binlog_table_map.mismatch`: names, count,
+binlog types and their lengths, charset, NULL-ability, key — ``binlog_row_metadata=FULL``).
+When none fits — the reader is replaying events older than the live table (after
+``ALTER TABLE … MODIFY``), or the table was dropped and created again since the history's
+last record — the schema is rebuilt from the TABLE_MAP event itself.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from pymysqlreplication.constants import FIELD_TYPE
-
 from schemas.introspect import TableNotFound, load_table_schema
-from schemas.table import Column, TableSchema
+from schemas.table import TableSchema
 from source_connectors.mysql.binlog_history import HistoryEntry, Position, SchemaHistory
+from source_connectors.mysql.binlog_table_map import mismatch, schema_from_table_map
 from source_connectors.mysql.binlog_values import RowConverter, row_converter
-from source_connectors.mysql.field_types import PLAIN_TYPE_NAMES
+
+log = logging.getLogger("sluice.source.binlog")
 
 # --- DDL statements ----------------------------------------------------------------------------
 
@@ -117,79 +120,6 @@ class TableFilter:
         return self.regex is None
 
 
-# --- a schema from a TABLE_MAP event ----------------------------------------------------------
-
-_SIMPLE = PLAIN_TYPE_NAMES
-_TEMPORAL = {
-    FIELD_TYPE.TIME2: "time",
-    FIELD_TYPE.TIME: "time",
-    FIELD_TYPE.DATETIME2: "datetime",
-    FIELD_TYPE.DATETIME: "datetime",
-    FIELD_TYPE.TIMESTAMP2: "timestamp",
-    FIELD_TYPE.TIMESTAMP: "timestamp",
-}
-_BLOBS = {1: "tiny", 2: "", 3: "medium", 4: "long"}
-
-
-def _quoted_list(values: list[str]) -> str:
-    return ",".join("'" + v.replace("'", "''") + "'" for v in values)
-
-
-def column_from_table_map(col: Any) -> Column:
-    """A :class:`Column` from one column of a TABLE_MAP event (with FULL row metadata)."""
-    code, name = col.type, col.name
-    binary = (col.character_set_name or "") == "binary"
-    precision = scale = fsp = None
-    if code in _SIMPLE:
-        data_type = column_type = _SIMPLE[code]
-        if col.unsigned and code not in (FIELD_TYPE.DATE, FIELD_TYPE.YEAR, FIELD_TYPE.JSON):
-            column_type += " unsigned"
-    elif code == FIELD_TYPE.NEWDECIMAL:
-        precision, scale = col.precision, col.decimals
-        data_type, column_type = "decimal", f"decimal({precision},{scale})"
-        column_type += " unsigned" if col.unsigned else ""
-    elif code in _TEMPORAL:
-        data_type, fsp = _TEMPORAL[code], getattr(col, "fsp", 0)
-        column_type = f"{data_type}({fsp})" if fsp else data_type
-    elif code in (FIELD_TYPE.VARCHAR, FIELD_TYPE.VAR_STRING):
-        data_type = "varbinary" if binary else "varchar"
-        column_type = f"{data_type}({col.max_length})"
-    elif code == FIELD_TYPE.STRING:
-        data_type = "binary" if binary else "char"
-        column_type = f"{data_type}({col.max_length})"
-    elif code in (FIELD_TYPE.ENUM, FIELD_TYPE.SET):
-        data_type = "enum" if code == FIELD_TYPE.ENUM else "set"
-        members = (col.enum_values or [""])[1:] if data_type == "enum" else col.set_values or []
-        column_type = f"{data_type}({_quoted_list(members)})"
-    elif code == FIELD_TYPE.BIT:
-        data_type, column_type = "bit", f"bit({col.bits})"
-    elif code == FIELD_TYPE.BLOB:
-        size = _BLOBS.get(col.length_size, "long")
-        data_type = column_type = f"{size}blob" if binary else f"{size}text"
-    else:
-        raise ValueError(f"column {name!r} has binlog type {code}, which Sluice cannot decode")
-    return Column(
-        name=name,
-        data_type=data_type,
-        column_type=column_type,
-        nullable=True,  # the TABLE_MAP null bitmap is not kept by the library; NULL is safe
-        numeric_precision=precision,
-        numeric_scale=scale,
-        datetime_precision=fsp,
-        character_set=None if binary else col.character_set_name,
-    )
-
-
-def schema_from_table_map(table: Any, version: int, primary_key: tuple[str, ...]) -> TableSchema:
-    """The schema a row event was written with, from its TABLE_MAP; the key from the map's
-    primary key metadata, else ``primary_key`` (the last one known)."""
-    columns = tuple(column_from_table_map(c) for c in table.columns)
-    names = {c.name for c in columns}
-    mapped = tuple(c.name for c in table.columns if c.is_primary)
-    key = mapped or tuple(k for k in primary_key if k in names)
-    return TableSchema(table.schema, table.table, columns, key, version)
-
-
 # --- the tables seen so far -------------------------------------------------------------------
 
 
@@ -212,6 +142,8 @@ class SchemaTracker:
         self._connect = connect
         self._conn: Any = None
         self.tables: dict[tuple[str, str], TrackedTable] = {}
+        # The TABLE_MAP last found to fit each held schema: most events repeat it.
+        self._fits: dict[tuple[str, str], tuple[Any, TrackedTable]] = {}
         self.history: SchemaHistory | None = None
         """Set when the reader runs with Kafka (:mod:`.binlog_history`)."""
 
@@ -226,41 +158,77 @@ class SchemaTracker:
             self.close()  # a broken connection: the next call opens a fresh one
             raise
 
-    def _track(self, schema: TableSchema) -> TrackedTable:
+    def _track(self, schema: TableSchema, map_table: Any = None) -> TrackedTable:
+        """Hold ``schema`` as the table's current one (checked against ``map_table``)."""
         tracked = TrackedTable(schema, row_converter(schema))
-        self.tables[(schema.database, schema.table)] = tracked
+        key = (schema.database, schema.table)
+        self.tables[key] = tracked
+        if map_table is not None:
+            self._fits[key] = (map_table, tracked)
         return tracked
 
     def for_event(
-        self, db: str, table: str, map_table: Any, at: Position | None = None
+        self,
+        db: str,
+        table: str,
+        map_table: Any,
+        at: Position | None = None,
+        nullable: tuple[bool, ...] | None = None,
     ) -> TrackedTable:
         """The schema to decode a rows event of ``db.table`` (at binlog position ``at``)
-        with: the one held if its columns are the event's, else the one the schema history
-        says the table had at ``at``, else the live one, else one rebuilt from the event."""
-        names = tuple(c.name for c in map_table.columns)
-        held = self.tables.get((db, table))
-        if held is not None and held.schema.column_names == names:
+        with: the first that fits the event's TABLE_MAP (``map_table``, and its null bitmap
+        ``nullable`` when known) — column names, count, binlog types, key
+        (:func:`.binlog_table_map.mismatch`) — of the one held, the one the schema history
+        says the table had at ``at``, and the live one; else one rebuilt from the TABLE_MAP.
+        A schema that only has the right names is not enough: after ``ALTER TABLE … MODIFY``
+        or a table dropped and created again, rows written before it have other types."""
+        key = (db, table)
+        held = self.tables.get(key)
+        checked = self._fits.get(key)
+        if checked is not None and checked[0] is map_table and checked[1] is held:
+            assert held is not None
+            return held  # the same TABLE_MAP as the last event's: checked already
+        if held is not None and mismatch(held.schema, map_table, nullable) is None:
+            self._fits[key] = (map_table, held)
             return held
         version = held.schema.version + 1 if held else 1
         if self.history is not None and at is not None:
             recorded = self.history.columns_at(db, table, at)
-            if recorded is not None and tuple(c["name"] for c in recorded["columns"]) == names:
-                entry = HistoryEntry(db, table, "", 0, "", "", None, recorded)
-                schema = entry.schema_after(version)
-                assert schema is not None
-                return self._track(schema)
+            if recorded is not None:
+                schema = HistoryEntry(db, table, "", 0, "", "", None, recorded).schema_after(
+                    version
+                )
+                if schema is not None and mismatch(schema, map_table, nullable) is None:
+                    return self._track(schema, map_table)
         live = self._load(db, table, version)
-        if live is not None and live.column_names == names:
-            return self._track(live)
+        why = "the table is gone" if live is None else mismatch(live, map_table, nullable)
+        if why is None:
+            assert live is not None
+            return self._track(live, map_table)
+        log.info(
+            "rows of %s.%s at %s:%s were written with another schema than the table has now "
+            "(%s): decoding them with the binlog's column types",
+            db, table, *(at or ("?", "?")), why,
+        )  # fmt: skip
         previous_key = held.schema.primary_key if held else (live.primary_key if live else ())
-        return self._track(schema_from_table_map(map_table, version, previous_key))
+        return self._track(
+            schema_from_table_map(map_table, version, previous_key, nullable), map_table
+        )
 
     def after_ddl(
-        self, db: str, table: str, at: Position | None = None, gtid: str = "", ddl: str = ""
+        self,
+        db: str,
+        table: str,
+        at: Position | None = None,
+        gtid: str = "",
+        ddl: str = "",
+        gone: bool = False,
     ) -> TableSchema | None:
         """``db.table`` right after DDL (at binlog position ``at``) touched it, as a new
         version; None once it is gone. A DDL the schema history holds (read again) gets the
-        schema it produced then; a new one the live schema, which is recorded."""
+        schema it produced then; a new one the live schema, which is recorded. ``gone``: the
+        DDL removed this name (DROP TABLE, a rename away), so there is no schema after it,
+        whatever table of that name exists now — a table created again is another table."""
         held = self.tables.get((db, table))
         version = held.schema.version + 1 if held else 1
         history = self.history if at is not None else None
@@ -268,8 +236,8 @@ class SchemaTracker:
             assert at is not None
             entry = history.exact(db, table, at)
             if entry is not None:
-                return self._replayed(db, table, entry.schema_after(version))
-            following = history.next_after(db, table, at)
+                return self._replayed(db, table, None if gone else entry.schema_after(version))
+            following = None if gone else history.next_after(db, table, at)
             if following is not None:
                 # Replaying a DDL older than the recorded ones, so the live schema is not the
                 # one it left: the next recorded DDL says (if it knew its "before").
@@ -277,7 +245,7 @@ class SchemaTracker:
                     entry = HistoryEntry(db, table, "", 0, "", "", None, following.before)
                     return self._replayed(db, table, entry.schema_after(version))
                 history = None  # not known: the live schema, and nothing recorded
-        live = self._load(db, table, version)
+        live = None if gone else self._load(db, table, version)
         if history is not None:
             assert at is not None
             before = held.schema if held else None

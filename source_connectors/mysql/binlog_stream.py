@@ -31,7 +31,12 @@ from pymysqlreplication.event import (
     XAPrepareEvent,
     XidEvent,
 )
-from pymysqlreplication.row_event import DeleteRowsEvent, UpdateRowsEvent, WriteRowsEvent
+from pymysqlreplication.row_event import (
+    DeleteRowsEvent,
+    TableMapEvent,
+    UpdateRowsEvent,
+    WriteRowsEvent,
+)
 
 from coordinator.errors import ConfigError, TaskFailed
 from schemas.events import Op, RowEvent, SchemaChange, SourcePosition
@@ -47,6 +52,7 @@ from source_connectors.mysql.binlog_native import fast_rows, lean_rows
 from source_connectors.mysql.binlog_schema import SchemaTracker, TableFilter, ddl_tables
 from source_connectors.mysql.binlog_server import StreamConnection, StreamLost, stream_error
 from source_connectors.mysql.binlog_snapshot import Position, SkipList, row_key
+from source_connectors.mysql.binlog_table_map import nullable_flags
 
 log = logging.getLogger("sluice.source.binlog")
 
@@ -54,6 +60,7 @@ _EVENTS = [
     WriteRowsEvent,
     UpdateRowsEvent,
     DeleteRowsEvent,
+    TableMapEvent,  # for its null bitmap (the library keeps only the rest, in table_map)
     QueryEvent,
     XidEvent,
     XAPrepareEvent,
@@ -64,6 +71,7 @@ _EVENTS = [
     MariadbBinLogCheckPointEvent,
 ]
 _OPS = {WriteRowsEvent: Op.INSERT, UpdateRowsEvent: Op.UPDATE, DeleteRowsEvent: Op.DELETE}
+_TABLE_IDS_KEPT = 4096
 _FL_STANDALONE = 1  # MariaDB GTID flag: the group is one statement with no COMMIT (DDL)
 # A DML statement logged as text: a session ran with binlog_format=STATEMENT or MIXED.
 _DML = re.compile(
@@ -138,6 +146,8 @@ class BinlogStream:
         self._file = position.file
         self._txn = _Transaction()
         self._idle_until = 0.0
+        # table id -> (the table map entry its TABLE_MAP made, which columns take NULL)
+        self._nullable: dict[int, tuple[Any, tuple[bool, ...] | None]] = {}
 
     # -- connection ---------------------------------------------------------------------------
     def _open(self) -> BinLogStreamReader:
@@ -222,6 +232,13 @@ class BinlogStream:
             self._commit(ev.log_pos, ev.timestamp, out)
             return True
         txn = self._txn
+        if cls is TableMapEvent:
+            table = ev.get_table()
+            if len(self._nullable) >= _TABLE_IDS_KEPT:
+                self._nullable.clear()  # mostly ids of tables gone; at worst a NULL check is skipped
+            flags = nullable_flags(ev.null_bitmask, len(table.columns))
+            self._nullable[ev.table_id] = (table, flags)
+            return False
         if isinstance(ev, RotateEvent):
             self._file = ev.next_binlog
             if ev.timestamp and not txn.open and self.position.file is not None:
@@ -273,7 +290,7 @@ class BinlogStream:
         default_db = ev.schema.decode() if isinstance(ev.schema, bytes) else str(ev.schema)
         ddl = ddl_tables(query, default_db)
         if ddl is not None:
-            self._ddl(query, ddl[1], start, ev.timestamp)
+            self._ddl(query, *ddl, start, ev.timestamp)
         self._commit(end, ev.timestamp, out)
         return True
 
@@ -295,17 +312,25 @@ class BinlogStream:
                 "(SET GLOBAL binlog_format=ROW, and in my.cnf)"
             )
 
-    def _ddl(self, query: str, tables: list[tuple[str, str]], start: int, ts: int) -> None:
-        for db, table in tables:
+    def _ddl(
+        self, query: str, kind: str, tables: list[tuple[str, str]], start: int, ts: int
+    ) -> None:
+        for i, (db, table) in enumerate(tables):
             if not self.tables(db, table):
                 continue
+            # RENAME lists old and new names in turn; ALTER … RENAME TO names the old first.
+            gone = kind == "DROP" or (
+                kind in ("RENAME", "ALTER") and len(tables) > 1 and i % 2 == 0
+            )
+            held = self.tracker.tables.get((db, table))
             at = (self._file or "", start)
-            new_schema = self.tracker.after_ddl(db, table, at, self._txn.gtid, query)
+            new_schema = self.tracker.after_ddl(db, table, at, self._txn.gtid, query, gone)
             source = SourcePosition(
                 task=self.task, file=self._file, pos=start, gtid=self._txn.gtid, seq=self.seq
             )
+            old_schema = held.schema if held else None
             self.schema_changes.append(
-                SchemaChange(db, table, query, new_schema, source, ts * 1000)
+                SchemaChange(db, table, query, new_schema, source, ts * 1000, old_schema)
             )
             log.info(
                 "%s: DDL on %s.%s at %s:%s: %s", self.task, db, table, self._file, start, query
@@ -320,7 +345,10 @@ class BinlogStream:
         where = f"{self._file}:{start}"
         try:
             at = (self._file or "", start)
-            tracked = self.tracker.for_event(db, table, ev.table_map[ev.table_id], at)
+            map_table = ev.table_map[ev.table_id]
+            mapped = self._nullable.get(ev.table_id)
+            nullable = mapped[1] if mapped is not None and mapped[0] is map_table else None
+            tracked = self.tracker.for_event(db, table, map_table, at, nullable)
             if type(ev) is LeanRows:
                 native = lean_rows(ev, tracked.schema)
                 if native is None:  # no C plan for this table: the library's event after all

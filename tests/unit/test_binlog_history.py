@@ -4,13 +4,18 @@ test_binlog_ddl.py)."""
 
 from __future__ import annotations
 
+from types import SimpleNamespace
 from typing import Any
+
+from pymysqlreplication.constants import FIELD_TYPE
 
 from schemas.events import SchemaChange, SourcePosition
 from schemas.table import Column, TableSchema
 from sink_connectors.mysql.evolve import plan_change, plan_create
 from source_connectors.mysql.binlog_history import HistoryEntry, SchemaHistory, history_topic
-from source_connectors.mysql.binlog_schema import SchemaTracker
+from source_connectors.mysql.binlog_schema import SchemaTracker, TrackedTable
+from source_connectors.mysql.binlog_table_map import mismatch
+from source_connectors.mysql.binlog_values import row_converter
 
 
 def table(*columns: Column, key: tuple[str, ...] = ("id",), db: str = "db") -> TableSchema:
@@ -108,3 +113,100 @@ def test_a_dropped_not_null_column_is_kept_and_made_nullable():
     # once NULL-able, meeting the change again (another partition) changes nothing
     relaxed = table(ID, V20, Column("note", "varchar", "varchar(16)"), db="dst")
     assert plan_change(change(table(ID, V20), "ALTER ..."), relaxed).statements == ()
+
+
+# --- which schema fits a TABLE_MAP (issue 14 item 8) -----------------------------------------
+
+
+def map_column(name: str, code: int, primary: bool = False, **kw: Any) -> Any:
+    attrs = {"unsigned": False, "collation_name": None, "character_set_name": None}
+    return SimpleNamespace(name=name, type=code, is_primary=primary, **{**attrs, **kw})
+
+
+INT_MAP = SimpleNamespace(
+    schema="db",
+    table="t",
+    columns=[map_column("id", FIELD_TYPE.LONG, True), map_column("n", FIELD_TYPE.LONG)],
+)
+VARCHAR_N = Column("n", "varchar", "varchar(20)", character_set="utf8mb4")
+INT_N = Column("n", "int", "int(11)")
+AS_VARCHAR, AS_INT = table(ID, VARCHAR_N), table(ID, INT_N)
+
+
+def test_a_schema_with_the_event_s_names_but_other_types_does_not_fit():
+    assert mismatch(AS_INT, INT_MAP) is None
+    assert mismatch(AS_VARCHAR, INT_MAP) == "column n: binlog type 3, not varchar(20)"
+    assert mismatch(table(ID), INT_MAP) == "2 columns, not 1"
+    assert mismatch(table(ID, INT_N, key=("n",)), INT_MAP) == "primary key (id), not (n)"
+    assert mismatch(AS_INT, INT_MAP, (False, False)) == "column n: NOT NULL"
+    unsigned = table(ID, Column("n", "int", "int(10) unsigned"))
+    assert mismatch(unsigned, INT_MAP) == "column n: signedness differs"
+    utf8 = {"collation_name": "utf8mb4_general_ci", "max_length": 80}
+    text_map = SimpleNamespace(
+        columns=[map_column("id", FIELD_TYPE.LONG, True), map_column("n", 15, **utf8)]
+    )
+    assert mismatch(AS_VARCHAR, text_map) is None
+    wider = table(ID, Column("n", "varchar", "varchar(40)", character_set="utf8mb4"))
+    assert mismatch(wider, text_map) == "column n: 80 bytes long, not varchar(40)"
+    latin1 = table(ID, Column("n", "varchar", "varchar(80)", character_set="latin1"))
+    assert mismatch(latin1, text_map) == "column n: charset utf8mb4, not latin1"
+
+
+class LiveTable:
+    """A tracker whose information_schema says ``live`` (and counts the look-ups)."""
+
+    def __init__(self, live: TableSchema | None) -> None:
+        self.live, self.loads = live, 0
+
+    def __call__(self, db: str, name: str, version: int) -> TableSchema | None:
+        self.loads += 1
+        if self.live is None:
+            return None
+        return TableSchema(db, name, self.live.columns, self.live.primary_key, version)
+
+
+def tracker_with(live: TableSchema | None, *entries: HistoryEntry) -> SchemaTracker:
+    tracker = SchemaTracker(NoServer)
+    tracker._load = LiveTable(live)  # type: ignore[method-assign]
+    tracker.history = history(*entries)
+    return tracker
+
+
+def test_rows_written_before_a_modify_decode_with_the_old_types():
+    modify = entry("binlog.000002", 900, AS_INT, AS_VARCHAR)
+    # read long after the ALTER: the live table is VARCHAR, the history says INT before it
+    tracker = tracker_with(AS_VARCHAR, modify)
+    got = tracker.for_event("db", "t", INT_MAP, ("binlog.000002", 500))
+    assert got.schema.columns == AS_INT.columns
+    # without any history: not the live VARCHAR either, the binlog's own INT
+    tracker = tracker_with(AS_VARCHAR)
+    got = tracker.for_event("db", "t", INT_MAP, ("binlog.000002", 500), (False, True))
+    assert [(c.name, c.column_type, c.nullable) for c in got.schema.columns] == [
+        ("id", "int", False),
+        ("n", "int", True),
+    ]
+    # the same TABLE_MAP again: held, no second look-up
+    loads = tracker._load.loads  # type: ignore[attr-defined]
+    assert tracker.for_event("db", "t", INT_MAP, ("binlog.000002", 600)) is got
+    assert tracker._load.loads == loads  # type: ignore[attr-defined]
+
+
+def test_a_table_created_again_is_not_read_with_the_history_of_the_old_one():
+    # a job recorded the MODIFY; the table was then dropped and created again as INT while
+    # no reader ran: the history's last word (VARCHAR) does not fit, the live table does
+    tracker = tracker_with(AS_INT, entry("binlog.000002", 900, AS_INT, AS_VARCHAR))
+    got = tracker.for_event("db", "t", INT_MAP, ("binlog.000005", 4))
+    assert got.schema.columns == AS_INT.columns and got.schema.primary_key == ("id",)
+
+
+def test_a_dropped_table_has_no_schema_after_its_drop():
+    # replayed while a table of that name exists again: not the live one
+    tracker = tracker_with(AS_INT)
+    assert tracker.history is not None
+    tracker.history.record = tracker.history._add  # type: ignore[method-assign]  # no Kafka
+    tracker.tables[("db", "t")] = TrackedTable(AS_VARCHAR, row_converter(AS_VARCHAR))
+    got = tracker.after_ddl("db", "t", ("binlog.000003", 50), "0-1-11", "DROP TABLE t", True)
+    assert got is None and ("db", "t") not in tracker.tables
+    assert tracker._load.loads == 0  # type: ignore[attr-defined]
+    recorded = tracker.history.exact("db", "t", ("binlog.000003", 50))
+    assert recorded is not None and recorded.after is None and names(recorded.before) == ["id", "n"]

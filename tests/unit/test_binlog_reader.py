@@ -211,8 +211,11 @@ def query(end: int, text: str) -> Any:
 class FakeTracker:
     def __init__(self) -> None:
         self.version = 1
+        self.tables: dict[tuple[str, str], TrackedTable] = {}
 
-    def for_event(self, db: str, table: str, map_table: Any, at: Any = None) -> TrackedTable:
+    def for_event(
+        self, db: str, table: str, map_table: Any, at: Any = None, nullable: Any = None
+    ) -> TrackedTable:
         return TrackedTable(TABLE, values.row_converter(TABLE))
 
     def after_ddl(self, db: str, table: str, *_position: Any) -> TableSchema:
