@@ -59,7 +59,9 @@ def build_sink(job: Any, bootstrap: str | None = None) -> Sink:
         job.name,
         job.setting.speed.writer_channels,
         exactly_once(job),
-        source_bounded=plugin_class(job.content[0].reader).bounded,
+        source_bounded=plugin_class(job.content[0].reader).bounded_for(
+            job.content[0].reader.config
+        ),
         reader_config=job.content[0].reader.config,
         kafka_bootstrap=bootstrap or job.setting.kafka.bootstrap_servers,
         partitions=job.setting.partitions,

@@ -72,6 +72,12 @@ class Source(ABC):
         self.config = config
         self.context = context
 
+    @classmethod
+    def bounded_for(cls, config: Any) -> bool:
+        """Whether a source of this plugin built from ``config`` ends: what a sink is told
+        before the source is built (one plugin may read bounded or endless by its config)."""
+        return cls.bounded
+
     @abstractmethod
     def check(self) -> None:
         """Connect and verify everything the job needs (tables, columns, privileges).

@@ -68,6 +68,12 @@ class MysqlSnapshotSource(Source):
             cls = incremental_source_class(config) or cls
         return super().__new__(cls)
 
+    @classmethod
+    def bounded_for(cls, config: Any) -> bool:
+        from source_connectors.mysql.polling import incremental_source_class
+
+        return (incremental_source_class(config) or cls).bounded
+
     def __init__(self, config: Any, context: SourceContext) -> None:
         super().__init__(config, context)
         self.path = "job.content[0].reader.parameter"

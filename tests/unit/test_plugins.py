@@ -402,3 +402,17 @@ def test_a_plugin_declaration_is_checked(kwargs: dict[str, Any], problem: str) -
     args: dict[str, Any] = {"name": "x", "kind": "reader", "config": "m:C", "factory": "m:F"}
     with pytest.raises(ValueError, match=problem):
         plugins.Plugin(**{**args, **kwargs})
+
+
+def test_a_sink_hears_whether_the_source_ends_from_the_source_config() -> None:
+    """One plugin, two readers: ``mysqlreader`` polling is endless. The sink was told the
+    plugin's class default (bounded) and so never followed the source's DDL."""
+    from coordinator.connectors import build_sink
+    from coordinator.job import build_job
+    from tests.support import mysql_job
+
+    job = mysql_job("mysql://root@127.0.0.1:1", "d", "t", "t2", name="bounded")
+    assert build_sink(build_job(job)).context.source_bounded is True
+    reader = job["job"]["content"][0]["reader"]["parameter"]
+    reader.update({"increColumn": "id", "polling": True, "pollingInterval": 1000})
+    assert build_sink(build_job(job)).context.source_bounded is False
