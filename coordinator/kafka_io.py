@@ -7,6 +7,7 @@ connector re-invents them.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import re
@@ -55,6 +56,14 @@ class ClientLog:
 
 
 CLIENT_LOG = ClientLog()
+
+
+def serve_client_logs(client: Any) -> None:
+    """Log what librdkafka queued for this client now. Its lines reach :class:`ClientLog`
+    only from ``poll()``; a client that turned fatal (a producer fenced by a newer
+    incarnation) is about to be dropped, and its line is the one that says why."""
+    with contextlib.suppress(Exception):
+        client.poll(0)
 
 
 def client_config(bootstrap: str, **extra: Any) -> dict[str, Any]:

@@ -25,7 +25,12 @@ from coordinator.control import ControlListener
 from coordinator.errors import TaskFailed
 from coordinator.faults import NO_FAULTS, Faults
 from coordinator.gc_tuning import tune_for_streaming
-from coordinator.kafka_io import MAX_RECORD_BYTES, OFFSETS_TOPIC, producer_config
+from coordinator.kafka_io import (
+    MAX_RECORD_BYTES,
+    OFFSETS_TOPIC,
+    producer_config,
+    serve_client_logs,
+)
 from coordinator.plan import JobPlan
 from coordinator.positions import TaskPosition, load_positions
 from coordinator.ratelimit import ReadRateLimiter
@@ -172,6 +177,11 @@ class ReaderTask:
             if self.transactional:
                 with contextlib.suppress(KafkaException):
                     self.producer.abort_transaction(10)
+            raise
+        except KafkaException:
+            # librdkafka's lines for this producer wait for a poll() that will not come:
+            # they say why (a produce fails as "Local: Fatal error" when fenced by a newer task).
+            serve_client_logs(self.producer)
             raise
         finally:
             reader.close()

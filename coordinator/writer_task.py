@@ -38,7 +38,7 @@ from coordinator.control import committed_acks
 from coordinator.errors import ConnectError, TaskFailed, TransientError
 from coordinator.faults import NO_FAULTS, Faults
 from coordinator.gc_tuning import tune_for_streaming
-from coordinator.kafka_io import consumer_config, producer_config
+from coordinator.kafka_io import consumer_config, producer_config, serve_client_logs
 from coordinator.metrics import LatencyHistogram, error_class
 from coordinator.plan import JobPlan
 from coordinator.positions import load_positions
@@ -326,6 +326,7 @@ class WriterTask:
             )
             if not self._abort_kafka() or err.fatal():
                 # The producer cannot go on (fenced, fatal state): a new incarnation must.
+                serve_client_logs(self.producer)  # librdkafka's own line says why
                 self.writer.abort()
                 raise TransientError(
                     f"{self.task}: Kafka producer unusable after checkpoint {k} failed ({e}); "
