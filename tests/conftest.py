@@ -170,3 +170,21 @@ def mysql_database(mysql_url: str, unique_name: str) -> Iterator[str]:
         except pymysql.MySQLError:
             pass
         conn.close()
+
+
+@pytest.fixture
+def target_db(mysql_url: str, mysql_database: str) -> Iterator[str]:
+    """A second fresh database (``<mysql_database>_dst``), for targets with the same names
+    as their sources; dropped afterwards."""
+    from tests.support import mysql_connect
+
+    name = f"{mysql_database}_dst"
+    conn = mysql_connect(mysql_url)
+    with conn.cursor() as cur:
+        cur.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
+    try:
+        yield name
+    finally:
+        with conn.cursor() as cur:
+            cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
+        conn.close()

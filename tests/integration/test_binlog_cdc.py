@@ -51,19 +51,6 @@ def conn(mysql_url: str, mysql_database: str):
     c.close()
 
 
-@pytest.fixture
-def target_db(mysql_url: str, mysql_database: str):
-    """A second database, for targets with the same names as their sources."""
-    name = f"{mysql_database}_dst"
-    c = mysql_connect(mysql_url)
-    with c.cursor() as cur:
-        cur.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
-    yield name
-    with c.cursor() as cur:
-        cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
-    c.close()
-
-
 def stop(job: RunningJob) -> str:
     code, out = job.stop()
     assert code == 0, f"sluice run exited {code}:\n{out[-4000:]}"

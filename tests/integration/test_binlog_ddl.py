@@ -33,18 +33,6 @@ def conn(mysql_url: str, mysql_database: str):
     c.close()
 
 
-@pytest.fixture
-def target_db(mysql_url: str, mysql_database: str):
-    name = f"{mysql_database}_dst"
-    c = mysql_connect(mysql_url)
-    with c.cursor() as cur:
-        cur.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
-    yield name
-    with c.cursor() as cur:
-        cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
-    c.close()
-
-
 def rows(conn: Any, db: str, table: str, columns: str) -> list[tuple[Any, ...]]:
     with conn.cursor() as cur:
         cur.execute(f"SELECT {columns} FROM `{db}`.`{table}` ORDER BY id")

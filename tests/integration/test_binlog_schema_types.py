@@ -42,18 +42,6 @@ def conn(mysql_url: str, mysql_database: str):
     c.close()
 
 
-@pytest.fixture
-def target_db(mysql_url: str, mysql_database: str):
-    name = f"{mysql_database}_dst"
-    c = mysql_connect(mysql_url)
-    with c.cursor() as cur:
-        cur.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
-    yield name
-    with c.cursor() as cur:
-        cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
-    c.close()
-
-
 def tables(conn: Any, db: str, dst: str, *names: str) -> None:
     """Source tables and their targets, the same shape."""
     for name in names:
