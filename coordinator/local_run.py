@@ -62,6 +62,7 @@ class LocalJobRunner:
         self.metrics_port = metrics_port
         self.metrics_host = metrics_host
         self.metrics: RunMetrics | None = None
+        self._status_producer: Producer | None = None
 
     # -- planning -------------------------------------------------------------------------
     def _previous_run(self) -> dict[str, Any] | None:
@@ -80,9 +81,17 @@ class LocalJobRunner:
             **identity_record(self.job),
             **extra,
         }
-        p = Producer(producer_config(self.bootstrap))
+        p = self._status()
         p.produce(STATUS_TOPIC, json.dumps(record).encode(), plan.run_key.encode())
         p.flush(30)
+
+    def _status(self) -> Producer:
+        # One producer for the run, made before planning: an idempotent producer's first
+        # delivery waits ~0.5 s for its producer id, which then overlaps the source checks.
+        if self._status_producer is None:
+            self._status_producer = Producer(producer_config(self.bootstrap))
+            self._status_producer.poll(0)
+        return self._status_producer
 
     def plan(self) -> tuple[JobPlan, bool, Any, Any]:
         """Check the job against the real servers and decide the run. Returns
@@ -196,6 +205,7 @@ class LocalJobRunner:
 
     def _run(self, server: MetricsServer | None) -> Summary:
         started = time.monotonic()
+        self._status()
         plan, resumed, source, sink = self.plan()
         ensure_topics(self.bootstrap, plan.topics())
         if resumed:

@@ -358,6 +358,10 @@ class ReaderTask:
                 self.producer.commit_transaction(60)
         else:
             self.producer.flush(60)
+        # Rows are visible to the writers from here on: the runner hears of them now, not at
+        # the next throttled report, so numRead is never behind numWrite.
+        self.counters.checkpoint = state.checkpoint
+        self.reporter.progress(self.task, self.counters, force=True)
         self.faults.hit("after_commit")
 
 

@@ -29,9 +29,11 @@ NON_STRICT = {"session": ["SET SESSION sql_mode = 'NO_ENGINE_SUBSTITUTION'"]}
 
 
 def assert_same_rows(conn, db: str, source: str, target: str) -> None:
-    diff = key_differences(conn, db, source, target)
-    assert diff == {"missing": [], "extra": []}, f"target differs from source: {diff}"
-    assert table_fingerprint(conn, db, target) == table_fingerprint(conn, db, source)
+    expected = table_fingerprint(conn, db, source)
+    found = table_fingerprint(conn, db, target)
+    if found != expected:  # the two anti-joins only to say which keys (20 s on 1M rows)
+        diff = key_differences(conn, db, source, target)
+        raise AssertionError(f"target {found} differs from source {expected}: {diff}")
 
 
 @pytest.fixture
