@@ -363,7 +363,8 @@ class Worker:
         for run in self.runs.values():
             cp = self.status.state.get(f"checkpoint/{safe_name(run.job)}/{run.plan.run_id}") or {}
             k = int(cp.get("checkpoint") or 0)
-            targets[run.job, run.plan.run_id] = (
+            # One in progress at the signal counts: it completes after it.
+            targets[run.job, run.plan.run_id, run.version] = (
                 k + 1 if cp.get("state") == "COMPLETED" else max(1, k)
             )
         deadline = time.monotonic() + timeout
@@ -371,11 +372,12 @@ class Worker:
             self.consumer.poll(0.1)
             self.status.poll()
             self._watch()
-            for (job, run_id), k in list(targets.items()):
+            for (job, run_id, version), k in list(targets.items()):
                 cp = self.status.state.get(f"checkpoint/{safe_name(job)}/{run_id}") or {}
-                finished = (self.status.state.get(f"wjob/{safe_name(job)}") or {}).get("state")
+                done = self.status.state.get(f"wjob/{safe_name(job)}") or {}
+                finished = done.get("version") == version  # an older version's end is not ours
                 if (cp.get("state") == "COMPLETED" and cp.get("checkpoint", 0) >= k) or finished:
-                    del targets[job, run_id]
+                    del targets[job, run_id, version]
         if targets:
             log.warning("no checkpoint completed within %.0fs for %s", timeout, sorted(targets))
 
