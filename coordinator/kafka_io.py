@@ -103,6 +103,21 @@ def producer_config(bootstrap: str, transactional_id: str | None = None) -> dict
     return conf
 
 
+def record_producer_config(bootstrap: str) -> dict[str, Any]:
+    """A producer for a few keyed records to a compacted control topic (a job's config, its
+    status, a reset position), made and dropped per request. Not idempotent: librdkafka's
+    idempotent producer holds its first delivery ~0.5 s for a producer id, which every
+    `sluice submit` and REST call paid; a retried duplicate of such a record only rewrites
+    the same value, and one request in flight keeps the records in order."""
+    return {
+        **client_config(bootstrap),
+        "acks": "all",
+        "enable.idempotence": False,
+        "max.in.flight.requests.per.connection": 1,
+        "message.max.bytes": MAX_RECORD_BYTES + _FRAMING_BYTES,
+    }
+
+
 def consumer_config(
     bootstrap: str, group_id: str, *, read_committed: bool = True, **extra: Any
 ) -> dict[str, Any]:

@@ -30,8 +30,8 @@ from coordinator.kafka_io import (
     check_reachable,
     ensure_topics,
     latest_json_by_key,
-    producer_config,
     read_to_end,
+    record_producer_config,
 )
 from coordinator.metrics_http import MetricsServer
 from coordinator.plan import JobPlan, safe_name
@@ -86,11 +86,8 @@ class LocalJobRunner:
         p.flush(30)
 
     def _status(self) -> Producer:
-        # One producer for the run, made before planning: an idempotent producer's first
-        # delivery waits ~0.5 s for its producer id, which then overlaps the source checks.
         if self._status_producer is None:
-            self._status_producer = Producer(producer_config(self.bootstrap))
-            self._status_producer.poll(0)
+            self._status_producer = Producer(record_producer_config(self.bootstrap))
         return self._status_producer
 
     def plan(self) -> tuple[JobPlan, bool, Any, Any]:
@@ -205,7 +202,6 @@ class LocalJobRunner:
 
     def _run(self, server: MetricsServer | None) -> Summary:
         started = time.monotonic()
-        self._status()
         plan, resumed, source, sink = self.plan()
         ensure_topics(self.bootstrap, plan.topics())
         if resumed:

@@ -32,8 +32,8 @@ from coordinator.kafka_io import (
     check_reachable,
     ensure_topics,
     latest_json_by_key,
-    producer_config,
     read_to_end,
+    record_producer_config,
 )
 from coordinator.plan import JobPlan, safe_name
 from coordinator.run_identity import RunChanged, check_resumable, identity_record
@@ -166,7 +166,7 @@ def _checkpoint_text(k: Any) -> Any:
 
 # -- writing ----------------------------------------------------------------------------------
 def put_config(bootstrap: str, name: str, rec: dict[str, Any] | None) -> None:
-    p = Producer(producer_config(bootstrap))
+    p = Producer(record_producer_config(bootstrap))
     value = None if rec is None else json.dumps(rec).encode()
     p.produce(CONFIGS_TOPIC, value, name.encode())
     if p.flush(30):

@@ -26,7 +26,7 @@ from confluent_kafka.admin import AdminClient
 
 from coordinator.connectors import build_sink
 from coordinator.control import committed_acks
-from coordinator.kafka_io import OFFSETS_TOPIC, client_config, producer_config
+from coordinator.kafka_io import OFFSETS_TOPIC, client_config, record_producer_config
 from coordinator.plan import JobPlan, safe_name
 from coordinator.positions import load_positions
 from coordinator.worker.jobs import (
@@ -95,7 +95,7 @@ def patch_offsets(bootstrap: str, name: str, body: Any) -> dict[str, Any]:
     sources = body.get("sources") if isinstance(body, dict) else None
     if not isinstance(sources, dict) or not sources:
         raise ApiError("body needs a non-empty object `sources`", 400, "sources")
-    p = Producer(producer_config(bootstrap))
+    p = Producer(record_producer_config(bootstrap))
     for task, value in sources.items():
         if task not in plan.reader_tasks:
             raise ApiError(f"sources.{task}: no such reader task", 400, f"sources.{task}")
@@ -111,7 +111,7 @@ def reset_offsets(bootstrap: str, name: str) -> dict[str, Any]:
     """``DELETE /jobs/{name}/offsets``: readers start again from the configured start."""
     rec, plan = _plan(bootstrap, name)
     _require_stopped(bootstrap, rec, "resetting its offsets")
-    p = Producer(producer_config(bootstrap))
+    p = Producer(record_producer_config(bootstrap))
     for task in plan.reader_tasks:
         p.produce(OFFSETS_TOPIC, None, plan.offsets_key(task).encode())
     p.flush(30)

@@ -177,7 +177,10 @@ def test_config_update_replay_and_bad_requests(
     after = status["checkpoint"]
     # A checkpoint completed after the signal: a newer one, or the one then in progress.
     newer = before["checkpoint"] + (1 if before["state"] == "COMPLETED" else 0)
-    assert after["state"] == "COMPLETED" and after["checkpoint"] >= newer, (before, status)
+    # One more may have started before the coordinator task stopped: checkpoints run one at
+    # a time, so an IN_PROGRESS k says k - 1 completed.
+    completed = after["checkpoint"] - (0 if after["state"] == "COMPLETED" else 1)
+    assert completed >= newer, (before, after)
     assert {t["state"] for t in status["tasks"]} == {"UNASSIGNED"}, status
     conn.close()
 
