@@ -33,6 +33,14 @@ from coordinator.watchdog import EXIT_STUCK
 log = logging.getLogger("sluice.supervisor")
 
 
+def ignore_stop_signals() -> None:
+    """Ctrl-C, and `kill -TERM -<pgid>` or a service manager stopping the whole group, reach
+    every task too: the runner alone decides how tasks stop (after a checkpoint), and a task
+    that died of the signal would be restarted as if it had crashed."""
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_IGN)
+
+
 def task_main(
     kind: str,
     plan: JobPlan,
@@ -43,8 +51,7 @@ def task_main(
     fault_points: dict[str, int],
 ) -> None:
     """Entry point of a task process."""
-    # Ctrl-C reaches the whole process group; the runner alone decides how tasks stop.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    ignore_stop_signals()
     die_with_parent()
     task = f"{kind}-{index}"
     configure_logging(plan.job, level=level, task=task)  # the runner's format, file, redaction

@@ -11,14 +11,13 @@ from __future__ import annotations
 import logging
 import multiprocessing as mp
 import queue
-import signal
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from coordinator.plan import JobPlan
 from coordinator.reporting import TaskCounters
-from coordinator.supervisor import die_with_parent, exit_text, task_main
+from coordinator.supervisor import die_with_parent, exit_text, ignore_stop_signals, task_main
 
 # Spawned, not forked: a task must not inherit the worker's Kafka clients and their threads.
 CTX = mp.get_context("spawn")
@@ -26,7 +25,7 @@ CTX = mp.get_context("spawn")
 
 def _coordinator_main(plan: JobPlan, events: Any, stop: Any, level: int) -> None:
     """Trigger checkpoints and follow their completion until asked to stop."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    ignore_stop_signals()
     die_with_parent()
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from coordinator.checkpoint import CheckpointCoordinator

@@ -121,9 +121,14 @@ class RunningJob:
         self.proc.wait(30)
         self.log.close()
 
-    def stop(self, timeout: float = 60) -> tuple[int, str]:
+    def stop(self, timeout: float = 60, *, group: bool = False) -> tuple[int, str]:
+        """SIGTERM to ``sluice run`` alone, or with ``group`` to it and all its tasks (what a
+        terminal, a service manager or ``kill -TERM -<pgid>`` does)."""
         if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
+            if group:
+                os.killpg(self.proc.pid, signal.SIGTERM)
+            else:
+                self.proc.send_signal(signal.SIGTERM)
         try:
             self.proc.wait(timeout)
         except subprocess.TimeoutExpired:
