@@ -38,7 +38,12 @@ from coordinator.control import committed_acks
 from coordinator.errors import ConnectError, TaskFailed, TransientError
 from coordinator.faults import NO_FAULTS, Faults
 from coordinator.gc_tuning import tune_for_streaming
-from coordinator.kafka_io import consumer_config, producer_config, serve_client_logs
+from coordinator.kafka_io import (
+    MAX_RECORD_BYTES,
+    consumer_config,
+    producer_config,
+    serve_client_logs,
+)
 from coordinator.metrics import LatencyHistogram, error_class
 from coordinator.plan import JobPlan
 from coordinator.positions import load_positions
@@ -428,7 +433,8 @@ def dirty_record(plan: JobPlan, task: str, rejected: Rejected) -> tuple[bytes, b
     ev = rejected.event
     row = ev.after if ev.after is not None else ev.before
     src = ev.source
-    value = {
+    values = dict(zip(ev.table.column_names, map(_jsonable, row or ()), strict=False))
+    value: dict[str, Any] = {
         "job": plan.job_name,
         "run": plan.run_id,
         "writer": task,
@@ -444,10 +450,29 @@ def dirty_record(plan: JobPlan, task: str, rejected: Rejected) -> tuple[bytes, b
             "pos": src.pos,
             "gtid": src.gtid,
         },
-        "row": dict(zip(ev.table.column_names, map(_jsonable, row or ()), strict=False)),
+        "row": values,
         "ts_ms": int(time.time() * 1000),
     }
-    return ev.event_id.encode(), json.dumps(value, ensure_ascii=False).encode()
+    encoded = json.dumps(value, ensure_ascii=False).encode()
+    if len(encoded) > MAX_RECORD_BYTES:
+        # A row near the record limit, rejected, grows past it as JSON (bytes as hex): Kafka
+        # would refuse the checkpoint's transaction on every retry. Its long values are cut
+        # to their first DIRTY_VALUE_CHARS, and `cut` gives each one's full length.
+        cut = {
+            c: len(v)
+            for c, v in values.items()
+            if isinstance(v, str) and len(v) > DIRTY_VALUE_CHARS
+        }
+        value["row"] = {
+            c: v[:DIRTY_VALUE_CHARS] if isinstance(v, str) and c in cut else v
+            for c, v in values.items()
+        }
+        value["cut"] = cut
+        encoded = json.dumps(value, ensure_ascii=False).encode()
+    return ev.event_id.encode(), encoded
+
+
+DIRTY_VALUE_CHARS = 1024
 
 
 def _jsonable(v: object) -> object:

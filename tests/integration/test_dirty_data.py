@@ -103,3 +103,42 @@ def test_past_the_error_limit_the_job_fails_with_a_summary(
     # the line counts what every writer committed, as `sluice dirty` lists.
     said = int(re.search(r"(\d+) rows rejected", message).group(1))
     assert said == len(dirty_records(kafka_bootstrap, unique_name)) > 5
+
+
+def test_a_rejected_row_near_the_record_limit_is_set_aside_cut_to_fit(
+    mysql_url, mysql_database, kafka_bootstrap, unique_name
+):
+    """A 5 MiB blob fits a row event (8 MiB), but not the target's BLOB (64 KiB): rejected,
+    its dirty record as JSON (bytes as hex) would be 10 MiB, which Kafka refuses on every
+    retry of the checkpoint. The long value is cut, its full length kept, the rest lands."""
+    conn = mysql_connect(mysql_url, mysql_database)
+    size = 5 * 1024 * 1024
+    with conn.cursor() as cur:
+        cur.execute("CREATE TABLE src (id BIGINT PRIMARY KEY, b LONGBLOB, note VARCHAR(20))")
+        cur.execute("INSERT INTO src VALUES (1, 'small', 'a'), (3, 'also small', 'c')")
+        cur.execute("INSERT INTO src VALUES (2, REPEAT('x', %s), 'big')", (size,))
+        cur.execute("CREATE TABLE dst (id BIGINT PRIMARY KEY, b BLOB, note VARCHAR(20))")
+    summary = LocalJobRunner(
+        build_job(
+            mysql_job(
+                mysql_url,
+                mysql_database,
+                "src",
+                "dst",
+                name=unique_name,
+                setting_extra={"errorLimit": {"record": 10}},
+            )
+        ),
+        kafka_bootstrap,
+        quiet=True,
+    ).run()
+    assert (summary.status, summary.errors, summary.numWrite) == ("finished", 1, 2)
+    with conn.cursor() as cur:
+        cur.execute("SELECT id, b, note FROM dst ORDER BY id")
+        assert cur.fetchall() == ((1, b"small", "a"), (3, b"also small", "c"))
+    (record,) = dirty_records(kafka_bootstrap, unique_name, summary.run)
+    assert record["row"]["id"] == 2 and record["row"]["note"] == "big"
+    assert record["code"] == 1406 and record["table"] == f"{mysql_database}.src"
+    assert record["cut"] == {"b": 2 + 2 * size}  # "0x" + hex, as the row would have shown
+    assert record["row"]["b"] == "0x" + "78" * 511
+    conn.close()
