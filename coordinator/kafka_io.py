@@ -18,7 +18,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import (
+    AdminClient,
+    AlterConfigOpType,
+    ConfigEntry,
+    ConfigResource,
+    NewTopic,
+    ResourceType,
+)
 
 from coordinator.errors import ConnectError
 
@@ -177,6 +184,8 @@ def ensure_topics(bootstrap: str, specs: Iterable[TopicSpec], timeout: float = 3
                 raise ConnectError(
                     f"topic {s.name} has {have} partitions, the job needs {s.partitions}"
                 )
+            if s.large_records:
+                _take_large_records(client, s.name, timeout)
             continue
         config = {"cleanup.policy": "compact"} if s.compacted else {}
         if s.large_records:
@@ -191,6 +200,38 @@ def ensure_topics(bootstrap: str, specs: Iterable[TopicSpec], timeout: float = 3
             if e.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
                 raise ConnectError(f"cannot create topic {name}: {e.args[0].str()}") from None
     _wait_for_metadata(client, [s.name for s in specs], timeout)
+
+
+def _take_large_records(client: AdminClient, topic: str, timeout: float) -> None:
+    """A job topic made before (an older Sluice, or by hand with the broker's 1 MiB default)
+    would refuse a large row as a commit that times out, naming no row: raise its
+    ``max.message.bytes`` to what the job's rows may need, or say in one line why not."""
+    need = MAX_RECORD_BYTES + _FRAMING_BYTES
+    resource = ConfigResource(ResourceType.TOPIC, topic)
+    try:
+        (described,) = client.describe_configs([resource], request_timeout=timeout).values()
+        entry = described.result(timeout).get("max.message.bytes")
+        if entry is not None and entry.value is not None and int(entry.value) >= need:
+            return
+        change = ConfigResource(
+            ResourceType.TOPIC,
+            topic,
+            incremental_configs=[
+                ConfigEntry(
+                    "max.message.bytes", str(need), incremental_operation=AlterConfigOpType.SET
+                )
+            ],
+        )
+        (altered,) = client.incremental_alter_configs([change]).values()
+        altered.result(timeout)
+    except KafkaException as e:
+        raise ConnectError(
+            f"topic {topic} takes smaller records than a row may need: setting its "
+            f"max.message.bytes to {need} failed ({e.args[0].str()}); set it yourself with "
+            f"kafka-configs --alter --entity-type topics --entity-name {topic} "
+            f"--add-config max.message.bytes={need}"
+        ) from None
+    log.info("topic %s: max.message.bytes raised to %d for rows up to 8 MiB", topic, need)
 
 
 def _wait_for_metadata(client: AdminClient, names: list[str], timeout: float) -> None:

@@ -10,6 +10,7 @@ import subprocess
 import sys
 
 import pytest
+from confluent_kafka.admin import AdminClient, NewTopic
 
 from coordinator.errors import TaskFailed
 from coordinator.job import build_job
@@ -110,34 +111,36 @@ def test_a_rejected_row_near_the_record_limit_is_set_aside_cut_to_fit(
 ):
     """A 5 MiB blob fits a row event (8 MiB), but not the target's BLOB (64 KiB): rejected,
     its dirty record as JSON (bytes as hex) would be 10 MiB, which Kafka refuses on every
-    retry of the checkpoint. The long value is cut, its full length kept, the rest lands."""
+    retry of the checkpoint. The long value is cut, its full length kept, the rest lands.
+    The job's dirty topic exists already with the broker's 1 MiB limit (an older Sluice made
+    it): the run raises it, so a 1.5 MiB rejected row (3 MiB as JSON) is set aside whole."""
     conn = mysql_connect(mysql_url, mysql_database)
     size = 5 * 1024 * 1024
     with conn.cursor() as cur:
         cur.execute("CREATE TABLE src (id BIGINT PRIMARY KEY, b LONGBLOB, note VARCHAR(20))")
         cur.execute("INSERT INTO src VALUES (1, 'small', 'a'), (3, 'also small', 'c')")
         cur.execute("INSERT INTO src VALUES (2, REPEAT('x', %s), 'big')", (size,))
+        cur.execute("INSERT INTO src VALUES (4, REPEAT('y', %s), 'mid')", (3 * 512 * 1024,))
         cur.execute("CREATE TABLE dst (id BIGINT PRIMARY KEY, b BLOB, note VARCHAR(20))")
-    summary = LocalJobRunner(
-        build_job(
-            mysql_job(
-                mysql_url,
-                mysql_database,
-                "src",
-                "dst",
-                name=unique_name,
-                setting_extra={"errorLimit": {"record": 10}},
-            )
-        ),
-        kafka_bootstrap,
-        quiet=True,
-    ).run()
-    assert (summary.status, summary.errors, summary.numWrite) == ("finished", 1, 2)
+    dirty_topic = f"sluice-dirty-{unique_name}"
+    admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
+    made = admin.create_topics(
+        [NewTopic(dirty_topic, 1, 1, config={"max.message.bytes": "1048588"})]
+    )
+    made[dirty_topic].result(30)
+    job = _job(mysql_url, mysql_database, unique_name, {"record": 10})
+    summary = LocalJobRunner(job, kafka_bootstrap, quiet=True).run()
+    assert (summary.status, summary.errors, summary.numWrite) == ("finished", 2, 2)
     with conn.cursor() as cur:
         cur.execute("SELECT id, b, note FROM dst ORDER BY id")
         assert cur.fetchall() == ((1, b"small", "a"), (3, b"also small", "c"))
-    (record,) = dirty_records(kafka_bootstrap, unique_name, summary.run)
-    assert record["row"]["id"] == 2 and record["row"]["note"] == "big"
+    records = dirty_records(kafka_bootstrap, unique_name, summary.run)
+    by_id = {r["row"]["id"]: r for r in records}
+    assert sorted(by_id) == [2, 4] and len(records) == 2
+    whole = by_id[4]
+    assert "cut" not in whole and whole["row"]["b"] == "0x" + "79" * (3 * 512 * 1024)
+    record = by_id[2]
+    assert record["row"]["note"] == "big"
     assert record["code"] == 1406 and record["table"] == f"{mysql_database}.src"
     assert record["cut"] == {"b": 2 + 2 * size}  # "0x" + hex, as the row would have shown
     assert record["row"]["b"] == "0x" + "78" * 511
