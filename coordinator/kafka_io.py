@@ -117,11 +117,9 @@ def record_producer_config(bootstrap: str) -> dict[str, Any]:
     `sluice submit` and REST call paid; a retried duplicate of such a record only rewrites
     the same value, and one request in flight keeps the records in order."""
     return {
-        **client_config(bootstrap),
-        "acks": "all",
+        **producer_config(bootstrap),  # the same partitioner: a key lands where others put it
         "enable.idempotence": False,
         "max.in.flight.requests.per.connection": 1,
-        "message.max.bytes": MAX_RECORD_BYTES + _FRAMING_BYTES,
     }
 
 
@@ -177,6 +175,7 @@ def ensure_topics(bootstrap: str, specs: Iterable[TopicSpec], timeout: float = 3
     specs = list(specs)
     existing = client.list_topics(timeout=timeout).topics
     new = []
+    existing_large = []
     for s in specs:
         if s.name in existing:
             have = len(existing[s.name].partitions)
@@ -185,12 +184,14 @@ def ensure_topics(bootstrap: str, specs: Iterable[TopicSpec], timeout: float = 3
                     f"topic {s.name} has {have} partitions, the job needs {s.partitions}"
                 )
             if s.large_records:
-                _take_large_records(client, s.name, timeout)
+                existing_large.append(s.name)
             continue
         config = {"cleanup.policy": "compact"} if s.compacted else {}
         if s.large_records:
             config["max.message.bytes"] = str(MAX_RECORD_BYTES + _FRAMING_BYTES)
         new.append(NewTopic(s.name, s.partitions, s.replication_factor, config=config))
+    if existing_large:
+        _take_large_records(client, existing_large, timeout)
     if not new:
         return
     for name, fut in client.create_topics(new, operation_timeout=timeout).items():
@@ -202,28 +203,36 @@ def ensure_topics(bootstrap: str, specs: Iterable[TopicSpec], timeout: float = 3
     _wait_for_metadata(client, [s.name for s in specs], timeout)
 
 
-def _take_large_records(client: AdminClient, topic: str, timeout: float) -> None:
-    """A job topic made before (an older Sluice, or by hand with the broker's 1 MiB default)
-    would refuse a large row as a commit that times out, naming no row: raise its
-    ``max.message.bytes`` to what the job's rows may need, or say in one line why not."""
+def _take_large_records(client: AdminClient, topics: list[str], timeout: float) -> None:
+    """Job topics made before (an older Sluice, or by hand with the broker's 1 MiB default)
+    would refuse a large row as a commit that times out, naming no row: raise their
+    ``max.message.bytes`` to what the job's rows may need, or say in one line why not.
+    One describe request for them all: this runs at every job start."""
     need = MAX_RECORD_BYTES + _FRAMING_BYTES
-    resource = ConfigResource(ResourceType.TOPIC, topic)
+    topic = topics[0]
     try:
-        (described,) = client.describe_configs([resource], request_timeout=timeout).values()
-        entry = described.result(timeout).get("max.message.bytes")
-        if entry is not None and entry.value is not None and int(entry.value) >= need:
-            return
-        change = ConfigResource(
-            ResourceType.TOPIC,
-            topic,
-            incremental_configs=[
-                ConfigEntry(
-                    "max.message.bytes", str(need), incremental_operation=AlterConfigOpType.SET
-                )
-            ],
+        described = client.describe_configs(
+            [ConfigResource(ResourceType.TOPIC, t) for t in topics], request_timeout=timeout
         )
-        (altered,) = client.incremental_alter_configs([change]).values()
-        altered.result(timeout)
+        small = []
+        for resource, fut in described.items():
+            topic = resource.name
+            entry = fut.result(timeout).get("max.message.bytes")
+            if entry is None or entry.value is None or int(entry.value) < need:
+                small.append(topic)
+        for topic in small:
+            change = ConfigResource(
+                ResourceType.TOPIC,
+                topic,
+                incremental_configs=[
+                    ConfigEntry(
+                        "max.message.bytes", str(need), incremental_operation=AlterConfigOpType.SET
+                    )
+                ],
+            )
+            (altered,) = client.incremental_alter_configs([change]).values()
+            altered.result(timeout)
+            log.info("topic %s: max.message.bytes raised to %d for rows up to 8 MiB", topic, need)
     except KafkaException as e:
         raise ConnectError(
             f"topic {topic} takes smaller records than a row may need: setting its "
@@ -231,7 +240,6 @@ def _take_large_records(client: AdminClient, topic: str, timeout: float) -> None
             f"kafka-configs --alter --entity-type topics --entity-name {topic} "
             f"--add-config max.message.bytes={need}"
         ) from None
-    log.info("topic %s: max.message.bytes raised to %d for rows up to 8 MiB", topic, need)
 
 
 def _wait_for_metadata(client: AdminClient, names: list[str], timeout: float) -> None:

@@ -168,6 +168,7 @@ class ReaderTask:
             attach_kafka(self.plan.bootstrap)
         control = ControlListener(self.plan, self.serde, self.task)
         state = saved
+        self.counters.checkpoint = state.checkpoint  # then each _commit keeps it current
         tune_for_streaming()
         try:
             self._loop(reader, control, state)
@@ -206,10 +207,8 @@ class ReaderTask:
                     self._begin()
                     rows_in_txn = 0
                     txn_started = time.monotonic()
-                    self.counters.checkpoint = state.checkpoint
                 if self.stop is not None and self.stop.is_set():
-                    self._commit(state, reader.snapshot(), barrier=None)
-                    self.reporter.progress(self.task, self.counters, force=True)
+                    self._commit(state, reader.snapshot(), barrier=None)  # reports, too
                     return
                 time.sleep(min(self.limiter.pause(), 0.1))
                 control.poll(0)
@@ -257,8 +256,7 @@ class ReaderTask:
             if self.stop is not None and self.stop.is_set():
                 # Asked to stop (e.g. SIGTERM of an endless job): commit what was read so
                 # far with its position, so the next run resumes right after it.
-                self._commit(state, reader.snapshot(), barrier=None)
-                self.reporter.progress(self.task, self.counters, force=True)
+                self._commit(state, reader.snapshot(), barrier=None)  # reports, too
                 return
             control.poll(0)
             trigger = control.latest_trigger if control.latest_trigger > state.checkpoint else None
@@ -272,7 +270,6 @@ class ReaderTask:
                 self._begin()
                 rows_in_txn = 0
                 txn_started = now
-            self.counters.checkpoint = state.checkpoint
             self.reporter.progress(self.task, self.counters)
             if not batch:
                 time.sleep(0.01)

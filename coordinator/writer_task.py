@@ -428,6 +428,10 @@ class WriterTask:
         self.consumer.resume([tp for tp in paused if tp.partition not in still_held])
 
 
+# A dirty record over the record limit keeps this much of each long value (see dirty_record).
+DIRTY_VALUE_CHARS = 1024
+
+
 def dirty_record(plan: JobPlan, task: str, rejected: Rejected) -> tuple[bytes, bytes]:
     """(key, JSON value) of a rejected row: what, why, and where it came from."""
     ev = rejected.event
@@ -457,7 +461,8 @@ def dirty_record(plan: JobPlan, task: str, rejected: Rejected) -> tuple[bytes, b
     if len(encoded) > MAX_RECORD_BYTES:
         # A row near the record limit, rejected, grows past it as JSON (bytes as hex): Kafka
         # would refuse the checkpoint's transaction on every retry. Its long values are cut
-        # to their first DIRTY_VALUE_CHARS, and `cut` gives each one's full length.
+        # to their first DIRTY_VALUE_CHARS, and `cut` gives each one's full length (a cut
+        # value is a str: _jsonable renders bytes and the rest as text).
         cut = {
             c: len(v)
             for c, v in values.items()
@@ -470,9 +475,6 @@ def dirty_record(plan: JobPlan, task: str, rejected: Rejected) -> tuple[bytes, b
         value["cut"] = cut
         encoded = json.dumps(value, ensure_ascii=False).encode()
     return ev.event_id.encode(), encoded
-
-
-DIRTY_VALUE_CHARS = 1024
 
 
 def _jsonable(v: object) -> object:
