@@ -13,7 +13,6 @@ Every Avro field carries the column's MySQL declaration in the ``sluice.column``
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import re
 import struct
@@ -23,9 +22,11 @@ from decimal import Decimal
 from operator import itemgetter
 from typing import Any
 
+from schemas import types as t
 from schemas.control import load_avsc
 from schemas.errors import SchemaError, SerdeError, UnsupportedColumnType
 from schemas.table import Column, TableSchema
+from schemas.types import LogicalType
 
 AvroType = str | dict[str, Any] | list[Any]
 Converter = Callable[[Any], Any]
@@ -37,14 +38,6 @@ SYMBOLS_PROP = "sluice.symbols"
 ROW_KIND = "row-envelope"
 """Value of the record-level ``sluice.kind`` prop of every row envelope schema."""
 
-_INT_BITS = {"tinyint": 8, "smallint": 16, "mediumint": 24, "int": 32, "integer": 32}
-_STRINGS = frozenset(
-    {"char", "varchar", "tinytext", "text", "mediumtext", "longtext", "json"}
-    | {"uuid", "inet4", "inet6"}  # MariaDB types PyMySQL reads and writes as str
-)
-_BINARIES = frozenset({"binary", "varbinary", "tinyblob", "blob", "mediumblob", "longblob", "bit"})
-_DECIMALS = frozenset({"decimal", "numeric", "dec", "fixed"})
-_DOUBLES = frozenset({"double", "real", "double precision"})
 _PRIMITIVE_NAMES = frozenset(
     {"null", "boolean", "int", "long", "float", "double", "bytes", "string"}
     | {"record", "enum", "array", "map", "fixed"}
@@ -127,48 +120,67 @@ def _unsupported(col: Column, table: str | None) -> UnsupportedColumnType:
     )
 
 
+_UNSIGNED_LONG = {"type": "bytes", "logicalType": "decimal", "precision": 20, "scale": 0}
+_TEXT_KINDS = frozenset({t.STRING, t.JSON, t.UUID, t.ENUM, t.SET, t.INTERVAL, t.OPAQUE})
+
+
 def _mapping(col: Column, table: str | None) -> tuple[AvroType, Converter | None, Converter | None]:
     """(non-null Avro type, to-Avro converter, from-Avro converter) of one column."""
-    kind = col.data_type.lower()
-    if kind in _INT_BITS:
-        wide = col.unsigned and _INT_BITS[kind] == 32
-        return ("long" if wide else "int"), None, None
-    if kind == "bigint":
-        if col.unsigned:  # up to 2**64-1: beyond Avro long
-            return (
-                {"type": "bytes", "logicalType": "decimal", "precision": 20, "scale": 0},
-                Decimal,
-                int,
-            )
-        return "long", None, None
-    if kind in _DECIMALS:
-        if col.numeric_precision is None:
-            raise SchemaError(f"column {table}.{col.name}: DECIMAL without numeric_precision")
+    try:
+        return type_mapping(col.logical)
+    except UnsupportedColumnType:
+        raise _unsupported(col, table) from None
+
+
+def type_mapping(lt: LogicalType) -> tuple[AvroType, Converter | None, Converter | None]:
+    """The same for a neutral type: derived from it alone, whichever source declared it."""
+    kind = lt.kind
+    if kind == t.INT:
+        low, high = lt.int_range
+        if low >= -(2**31) and high < 2**31:
+            return "int", None, None
+        if low >= -(2**63) and high < 2**63:
+            return "long", None, None
+        return _UNSIGNED_LONG, Decimal, int  # up to 2**64-1: beyond Avro long
+    if kind == t.DECIMAL:
         decimal = {
             "type": "bytes",
             "logicalType": "decimal",
-            "precision": col.numeric_precision,
-            "scale": col.numeric_scale or 0,
+            "precision": lt.precision,
+            "scale": lt.scale,
         }
         return decimal, None, None
-    if kind == "float":
+    if kind == t.NUMERIC:  # no precision to declare: the exact decimal text
+        return "string", str, Decimal
+    if kind == t.FLOAT32:
         return "float", None, shortest_float32
-    if kind in _DOUBLES:
+    if kind == t.FLOAT64:
         return "double", None, None
-    if kind in _STRINGS or kind in ("enum", "set"):
+    if kind == t.BOOLEAN:
+        return "boolean", None, None
+    if kind in _TEXT_KINDS:
         return "string", None, None
-    if kind in _BINARIES:
+    if kind in (t.BYTES, t.BIT):
         return "bytes", None, None
-    if kind == "date":
+    if kind == t.DATE:
         return [{"type": "int", "logicalType": "date"}, "string"], _date_to_avro, None
-    if kind in ("datetime", "timestamp"):
+    if kind in (t.TIMESTAMP, t.TIMESTAMP_TZ):
         stamp = {"type": "long", "logicalType": "local-timestamp-micros"}
         return [stamp, "string"], None, None
-    if kind == "time":
+    if kind == t.TIME:
         return "long", _time_to_avro, _time_from_avro
-    if kind == "year":
-        return "int", None, None
-    raise _unsupported(col, table)
+    if kind == t.ARRAY:
+        assert lt.element is not None
+        item, to_item, from_item = type_mapping(lt.element)
+        items = ["null", *item] if isinstance(item, list) else ["null", item]
+        return {"type": "array", "items": items}, _each(to_item), _each(from_item)
+    raise UnsupportedColumnType(kind)
+
+
+def _each(conv: Converter | None) -> Converter | None:
+    if conv is None:
+        return None
+    return lambda values: [None if v is None else conv(v) for v in values]
 
 
 def base_type(col: Column, table: str | None = None) -> AvroType:
@@ -189,40 +201,7 @@ def field_type(col: Column, table: str | None = None) -> AvroType:
 
 def column_prop(col: Column) -> dict[str, Any]:
     """Everything :class:`Column` holds, for the ``sluice.column`` field prop."""
-    return {
-        "name": col.name,
-        "data_type": col.data_type,
-        "column_type": col.column_type,
-        "nullable": col.nullable,
-        "numeric_precision": col.numeric_precision,
-        "numeric_scale": col.numeric_scale,
-        "datetime_precision": col.datetime_precision,
-        "character_set": col.character_set,
-    }
-
-
-def sql_list_members(column_type: str) -> list[str]:
-    """Members of ``enum('a','b''c')`` / ``set(...)`` as declared: ``['a', "b'c"]``."""
-    body = column_type[column_type.find("(") + 1 : column_type.rfind(")")]
-    members: list[str] = []
-    i, n = 0, len(body)
-    while i < n:
-        if body[i] != "'":
-            i += 1
-            continue
-        i, chars = i + 1, []
-        while i < n:
-            if body[i] == "'" and i + 1 < n and body[i + 1] == "'":
-                chars.append("'")
-                i += 2
-            elif body[i] == "'":
-                break
-            else:
-                chars.append(body[i])
-                i += 1
-        members.append("".join(chars))
-        i += 1
-    return members
+    return col.to_json()
 
 
 def avro_field(col: Column, name: str, table: str | None = None) -> dict[str, Any]:
@@ -231,22 +210,28 @@ def avro_field(col: Column, name: str, table: str | None = None) -> dict[str, An
     if col.nullable:
         field["default"] = None
     field[COLUMN_PROP] = column_prop(col)
-    kind = col.data_type.lower()
-    if kind in ("enum", "set"):
-        field[SYMBOLS_PROP] = sql_list_members(col.column_type)
-    if kind == "set":
-        field["doc"] = "SET members comma-separated, as MySQL prints them"
-    elif kind == "timestamp":
-        field["doc"] = "TIMESTAMP read with session time_zone='+00:00': naive UTC"
+    lt = col.logical
+    field["sluice.type"] = lt.describe()
+    if lt.kind in (t.ENUM, t.SET):
+        field[SYMBOLS_PROP] = list(lt.symbols or ())
+    doc = _FIELD_DOCS.get(lt.kind)
+    if doc:
+        field["doc"] = doc
+    if lt.kind == t.TIMESTAMP_TZ:
         field["sluice.timezone"] = "UTC"
-    elif kind == "datetime":
-        field["doc"] = "naive DATETIME; zero/partial dates in the string branch"
-    elif kind == "date":
-        field["doc"] = "zero/partial dates ('0000-00-00') in the string branch"
-    elif kind == "time":
-        field["doc"] = "TIME as signed microseconds (-838:59:59 .. 838:59:59)"
+    elif lt.kind == t.TIME:
         field["sluice.unit"] = "microseconds"
     return field
+
+
+_FIELD_DOCS = {
+    t.SET: "SET members comma-separated, in declared order",
+    t.TIMESTAMP_TZ: "an instant as naive UTC; dates no calendar holds in the string branch",
+    t.TIMESTAMP: "naive timestamp as the source shows it; zero/partial dates in the string branch",
+    t.DATE: "zero/partial dates ('0000-00-00') and infinities in the string branch",
+    t.TIME: "signed microseconds (MySQL TIME: -838:59:59 .. 838:59:59)",
+    t.NUMERIC: "an unbounded decimal as its exact text",
+}
 
 
 # --- per-table codec -----------------------------------------------------------------------
@@ -375,11 +360,7 @@ def table_from_avro(schema: dict[str, Any]) -> TableSchema:
         raise SerdeError(f"schema {schema.get('name')!r} is not a Sluice row envelope")
     before = next(f for f in schema["fields"] if f["name"] == "before")
     value = next(t for t in before["type"] if isinstance(t, dict))
-    known = {f.name for f in dataclasses.fields(Column)}
-    columns = tuple(
-        Column(**{k: v for k, v in field[COLUMN_PROP].items() if k in known})
-        for field in value["fields"]
-    )
+    columns = tuple(Column.from_json(field[COLUMN_PROP]) for field in value["fields"])
     return TableSchema(
         database=schema["sluice.database"],
         table=schema["sluice.table"],

@@ -145,8 +145,14 @@ def _table_to_avro(table: TableSchema | None) -> dict[str, Any] | None:
     return {
         "version": table.version,
         "primary_key": list(table.primary_key),
-        "columns": [asdict(c) for c in table.columns],
+        "columns": [_column_to_avro(c) for c in table.columns],
     }
+
+
+def _column_to_avro(col: Column) -> dict[str, Any]:
+    data = col.to_json()
+    data["logical"] = json.dumps(data["logical"])  # nested, open-ended: as JSON text
+    return data
 
 
 def _table_from_avro(db: str, name: str, data: dict[str, Any] | None) -> TableSchema | None:
@@ -155,7 +161,7 @@ def _table_from_avro(db: str, name: str, data: dict[str, Any] | None) -> TableSc
     return TableSchema(
         database=db,
         table=name,
-        columns=tuple(Column(**c) for c in data["columns"]),
+        columns=tuple(Column.from_json(c) for c in data["columns"]),
         primary_key=tuple(data["primary_key"]),
         version=data["version"],
     )

@@ -19,12 +19,14 @@ from datetime import date, datetime, timedelta
 from decimal import Context, Decimal
 from typing import Any
 
-from schemas.avro_types import base_type, shortest_float32
+from schemas import types
+from schemas.avro_types import base_type, shortest_float32, type_mapping
 from schemas.errors import SerdeError
 from schemas.events import Op, RowEvent, SourcePosition
 from schemas.native import load
 from schemas.row_compile import ColumnSpec, compile_decoder, compile_encoder, fast_constructor
 from schemas.table import Column, TableSchema
+from schemas.types import LogicalType
 
 # The C inner loop (setup.py); without a compiler the generated Python below serves.
 native = load("schemas._rowcodec")
@@ -176,6 +178,14 @@ def _time_decode(data: bytes, pos: int) -> tuple[timedelta, int]:
     return _US * micros, pos
 
 
+def _boolean_encode(value: bool) -> bytes:
+    return b"\x01" if value else b"\x00"
+
+
+def _boolean_decode(data: bytes, pos: int) -> tuple[bool, int]:
+    return data[pos] != 0, pos + 1
+
+
 _PRIMITIVE_CODECS: dict[str, tuple[Encoder, Decoder]] = {
     "int": (write_long, read_long),
     "long": (write_long, read_long),
@@ -183,30 +193,81 @@ _PRIMITIVE_CODECS: dict[str, tuple[Encoder, Decoder]] = {
     "double": (_double_encode, _double_decode),
     "string": (write_string, read_string),
     "bytes": (write_bytes, read_bytes),
+    "boolean": (_boolean_encode, _boolean_decode),
 }
 
 
 def _value_codec(col: Column, where: str) -> tuple[Encoder, Decoder, bool]:
     """(encoder, decoder, has a string branch) for the type ``avro_types`` gives the column."""
-    avro = base_type(col, where)  # raises UnsupportedColumnType
+    base_type(col, where)  # raises UnsupportedColumnType, naming the column
+    return _type_codec(col.logical)
+
+
+def _type_codec(lt: LogicalType) -> tuple[Encoder, Decoder, bool]:
+    """The same for a neutral type (array elements have no column of their own)."""
+    avro = type_mapping(lt)[0]
     if isinstance(avro, list):  # [logical date/timestamp, "string"]
         if avro[0]["logicalType"] == "date":
             return _date_encode, _date_decode, True
         return _datetime_encode, _datetime_decode, True
+    if lt.kind == types.ARRAY:
+        assert lt.element is not None
+        return (*_array_codec(lt.element), False)
     if isinstance(avro, dict):  # bytes decimal; BIGINT UNSIGNED stays a Python int
-        unsigned_bigint = col.data_type.lower() == "bigint"
+        unsigned_bigint = lt.kind == types.INT
         return (*_decimal_codec(avro["precision"], avro["scale"], unsigned_bigint), False)
-    if col.data_type.lower() == "time":
+    if lt.kind == types.TIME:
         return _time_encode, _time_decode, False
+    if lt.kind == types.NUMERIC:
+        return _numeric_encode, _numeric_decode, False
     return (*_PRIMITIVE_CODECS[avro], False)
+
+
+def _numeric_encode(value: Decimal) -> bytes:
+    return write_string(str(value))
+
+
+def _numeric_decode(data: bytes, pos: int) -> tuple[Decimal, int]:
+    text, pos = read_string(data, pos)
+    return Decimal(text), pos
+
+
+def _array_codec(element: LogicalType) -> tuple[Encoder, Decoder]:
+    """An Avro array of nullable elements, written as one block (what fastavro writes)."""
+    encode_item, decode_item = _union_codec(*_type_codec(element), nullable=True)
+
+    def encode(values: Sequence[Any]) -> bytes:
+        if not values:
+            return b"\x00"
+        return b"".join((write_long(len(values)), *map(encode_item, values), b"\x00"))
+
+    def decode(data: bytes, pos: int) -> tuple[list[Any], int]:
+        out: list[Any] = []
+        while True:
+            count, pos = read_long(data, pos)
+            if count == 0:
+                return out, pos
+            if count < 0:  # a block with its byte size first
+                count = -count
+                _, pos = read_long(data, pos)
+            for _ in range(count):
+                item, pos = decode_item(data, pos)
+                out.append(item)
+
+    return encode, decode
 
 
 def _column_codec(col: Column, where: str) -> tuple[Encoder, Decoder]:
     """Adds the union branch index: ``null`` first when nullable, then the value, then
     the ``string`` branch of DATE/DATETIME/TIMESTAMP for zero dates."""
-    encode_value, decode_value, string_branch = _value_codec(col, where)
-    first = 1 if col.nullable else 0
-    if not col.nullable and not string_branch:
+    return _union_codec(*_value_codec(col, where), nullable=col.nullable)
+
+
+def _union_codec(
+    encode_value: Encoder, decode_value: Decoder, string_branch: bool, *, nullable: bool
+) -> tuple[Encoder, Decoder]:
+    first = 1 if nullable else 0
+    if not nullable and not string_branch:
         return encode_value, decode_value
     tag, string_tag = _BYTE[2 * first], _BYTE[2 * first + 2]
 

@@ -14,22 +14,24 @@ import time
 from decimal import Decimal
 from typing import Any
 
+from schemas import types
 from schemas.events import Op, RowEvent, SourcePosition
 from schemas.table import Column, TableSchema
+from schemas.types import LogicalType
 from source_connectors.base import Source, SourceContext, SourcePartReader
 
-# streamreader column type → the MySQL column it behaves like.
-_TYPES: dict[str, tuple[str, str]] = {
-    "id": ("bigint", "bigint(20)"),
-    "int": ("int", "int(11)"),
-    "bigint": ("bigint", "bigint(20)"),
-    "string": ("varchar", "varchar(255)"),
-    "double": ("double", "double"),
-    "decimal": ("decimal", "decimal(38,10)"),
-    "date": ("date", "date"),
-    "datetime": ("datetime", "datetime(6)"),
-    "boolean": ("tinyint", "tinyint(1)"),
-    "bytes": ("blob", "blob"),
+# streamreader column type → its neutral type (the values stream_value makes fit it).
+STREAM_TYPES: dict[str, LogicalType] = {
+    "id": types.int_type(64),
+    "int": types.int_type(32),
+    "bigint": types.int_type(64),
+    "string": LogicalType(types.STRING, length=255),
+    "double": types.simple(types.FLOAT64),
+    "decimal": types.decimal_type(38, 10),
+    "date": types.simple(types.DATE),
+    "datetime": LogicalType(types.TIMESTAMP, fsp=6),
+    "boolean": types.simple(types.BOOLEAN),
+    "bytes": LogicalType(types.BYTES, length=65535),
 }
 BATCH = 1000
 
@@ -55,7 +57,7 @@ def stream_value(kind: str, rng: random.Random, row: int) -> object:
     if kind == "datetime":
         return dt.datetime(2000, 1, 1) + dt.timedelta(microseconds=rng.randint(0, 10**15))
     if kind == "boolean":
-        return rng.randint(0, 1)
+        return rng.randint(0, 1) == 1
     if kind == "bytes":
         return rng.randbytes(rng.randint(0, 32))
     raise ValueError(kind)
@@ -71,7 +73,13 @@ class StreamSource(Source):
             database="stream",
             table="stream",
             columns=tuple(
-                Column(name=c.name, data_type=_TYPES[c.type][0], column_type=_TYPES[c.type][1])
+                Column(
+                    name=c.name,
+                    data_type=c.type,
+                    column_type=c.type,
+                    logical=STREAM_TYPES[c.type],
+                    dialect="stream",
+                )
                 for c in config.column
             ),
             primary_key=tuple(c.name for c in config.column if c.type == "id")[:1],

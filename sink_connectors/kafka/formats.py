@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import base64
 import json
-import re
 import time
 from collections.abc import Callable, Sequence
 from datetime import date, datetime, timedelta
@@ -37,6 +36,7 @@ from decimal import Decimal
 from typing import Any
 
 from coordinator.errors import TaskFailed
+from schemas import types
 from schemas.events import Op, RowEvent
 from schemas.serde import EventSerde
 from schemas.table import TableSchema
@@ -50,7 +50,6 @@ EPOCH_DAY = date(1970, 1, 1)
 MICRO = timedelta(microseconds=1)
 DEBEZIUM_OP = {Op.SNAPSHOT: "r", Op.INSERT: "c", Op.UPDATE: "u", Op.DELETE: "d"}
 FLINKX_TYPE = {Op.SNAPSHOT: "INSERT", Op.INSERT: "INSERT", Op.UPDATE: "UPDATE", Op.DELETE: "DELETE"}
-_BIT_WIDTH = re.compile(r"bit\((\d+)\)", re.IGNORECASE)
 
 
 def _version() -> str:
@@ -135,21 +134,21 @@ def _timestamp_text(v: datetime) -> str:
 
 def debezium_converter(col: Any, decimal_mode: str) -> Convert:
     """The converter of one column's non-null values to what Debezium's JSON shows."""
-    kind = col.data_type.lower()
+    lt = col.logical
+    kind = lt.kind
     nullable = col.nullable
-    if kind in ("decimal", "numeric", "dec", "fixed"):
+    if kind in (types.DECIMAL, types.NUMERIC):
         return _decimal(decimal_mode)
-    if kind == "bit":
-        m = _BIT_WIDTH.search(col.column_type)
-        return _bits(int(m.group(1)) if m else 1)
-    if kind in ("binary", "varbinary", "tinyblob", "blob", "mediumblob", "longblob"):
+    if kind == types.BIT:
+        return _bits(lt.bits or 1)
+    if kind == types.BYTES:
         return _b64
-    if kind == "date":
+    if kind == types.DATE:
         return lambda v: _zero(nullable, 0) if isinstance(v, str) else (v - EPOCH_DAY).days
-    if kind == "time":
+    if kind == types.TIME:
         return lambda v: v // MICRO
-    if kind == "datetime":
-        millis = (col.datetime_precision or 0) <= 3
+    if kind == types.TIMESTAMP:
+        millis = (lt.fsp or 0) <= 3
 
         def stamp(v: datetime | str) -> object:
             if isinstance(v, str):
@@ -158,7 +157,7 @@ def debezium_converter(col: Any, decimal_mode: str) -> Convert:
             return micros // 1000 if millis else micros
 
         return stamp
-    if kind == "timestamp":
+    if kind == types.TIMESTAMP_TZ:
         return lambda v: (
             _zero(nullable, "1970-01-01T00:00:00Z") if isinstance(v, str) else _timestamp_text(v)
         )

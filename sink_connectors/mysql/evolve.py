@@ -50,8 +50,8 @@ import pymysql
 
 from coordinator.errors import ConnectError, TaskFailed
 from coordinator.mysql_client import qualified, quote_ident
-from schemas.avro_types import sql_list_members
 from schemas.events import SchemaChange, SourcePosition
+from schemas.mysql_types import as_mysql_table, sql_list_members
 from schemas.table import Column, TableSchema
 
 log = logging.getLogger("sluice.sink.mysql")
@@ -93,9 +93,9 @@ def plan_create(change: SchemaChange, database: str, name: str) -> Evolution:
     """``CREATE TABLE IF NOT EXISTS`` for a source table the target does not have yet, with
     the source's columns (NULL-able as declared) and primary key."""
     where = f"{change.qualified_name} at {change.source.file}:{change.source.pos}"
-    source = change.new_schema
-    if source is None:
+    if change.new_schema is None:
         return Evolution((), (f"{where}: the table was dropped; no target to change",))
+    source = as_mysql_table(change.new_schema)  # another family's columns: MySQL's equals
     key = set(source.primary_key)
     parts = [
         f"{quote_ident(c.name)} {_declaration(c, c.nullable and c.name not in key)}"
@@ -121,6 +121,8 @@ def plan_evolution(
     declares wider; with ``follow`` (at a schema change whose previous schema was ``old``,
     None when not known) also changing the types of columns the change altered
     (:func:`must_modify`). Nothing else (see the module doc)."""
+    source = as_mysql_table(source)  # another family's columns: MySQL's equals
+    old = None if old is None else as_mysql_table(old)
     table = qualified(target.database, target.table)
     clauses: list[str] = []
     ignored: list[str] = []

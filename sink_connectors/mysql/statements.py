@@ -17,13 +17,15 @@ matched on the whole before-image (``<=>``, ``LIMIT 1``).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 
 from coordinator.errors import ConfigError
 from coordinator.mysql_client import column_by_name, qualified, quote_ident
+from schemas import types
 from schemas.events import Op, RowEvent
 from schemas.native import load
 from schemas.table import TableSchema
@@ -143,12 +145,52 @@ def map_columns(
     )
 
 
+def text_forms(source: TableSchema) -> tuple[tuple[int, Callable[[object], str]], ...]:
+    """(column index, to-text) of the source columns whose neutral kind MySQL has no type
+    for (:func:`schemas.mysql_types.mysql_declaration` declares them as text): written as
+    their exact text. A Decimal literal would pass through MySQL's DECIMAL(65,30) on its
+    way into a text column and silently lose digits; a list would become a tuple literal."""
+    out = []
+    for i, col in enumerate(source.columns):
+        lt = col.logical
+        if lt.kind == types.NUMERIC or (
+            lt.kind == types.DECIMAL and ((lt.precision or 0) > 65 or (lt.scale or 0) > 30)
+        ):
+            out.append((i, _decimal_text))
+        elif lt.kind == types.ARRAY:
+            out.append((i, _array_text))
+    return tuple(out)
+
+
+def _decimal_text(value: object) -> str:
+    return format(value, "f") if isinstance(value, Decimal) else str(value)
+
+
+def _array_text(value: object) -> str:
+    """A JSON array, its decimals and dates as text: what MySQL's JSON functions read."""
+    return json.dumps(value, ensure_ascii=False, default=_json_text)
+
+
+def _json_text(value: object) -> object:
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    if isinstance(value, bytes):
+        return value.hex()
+    return str(value)
+
+
 class StatementBuilder:
     def __init__(
-        self, target: TableSchema, mapping: ColumnMapping, write_mode: str, batch_size: int
+        self,
+        target: TableSchema,
+        mapping: ColumnMapping,
+        write_mode: str,
+        batch_size: int,
+        text_forms: tuple[tuple[int, Callable[[object], str]], ...] = (),
     ) -> None:
         self.table = qualified(target.database, target.table)
         self.m = mapping
+        self._text_forms = text_forms
         self.mode = write_mode
         self.batch_size = batch_size
         n = len(mapping.source_index)
@@ -168,6 +210,11 @@ class StatementBuilder:
     def statements(self, events: list[RowEvent], lit: Literal) -> Iterator[tuple[str, int, int]]:
         """SQL for ``events`` in order, each with the range ``[lo, hi)`` of events it
         applies; multi-row where consecutive events allow it."""
+        if self._text_forms:
+            events = [
+                replace(ev, before=self._as_text(ev.before), after=self._as_text(ev.after))
+                for ev in events
+            ]
         run_kind = ""
         run: list[str] = []
         run_start = 0
@@ -193,6 +240,15 @@ class StatementBuilder:
             run_bytes += len(item)
         if run:
             yield self._close(run_kind, run), run_start, len(events)
+
+    def _as_text(self, row: tuple[object, ...] | None) -> tuple[object, ...] | None:
+        if row is None:
+            return None
+        out = list(row)
+        for i, text in self._text_forms:
+            if out[i] is not None:
+                out[i] = text(out[i])
+        return tuple(out)
 
     def _close(self, kind: str, items: list[str]) -> str:
         if kind == "upsert":

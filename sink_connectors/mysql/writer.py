@@ -38,7 +38,12 @@ from sink_connectors.mysql.evolve import (
 from sink_connectors.mysql.inflight import InFlight
 from sink_connectors.mysql.keys import require_idempotent_key
 from sink_connectors.mysql.presql import run_statements
-from sink_connectors.mysql.statements import StatementBuilder, fast_literal, map_columns
+from sink_connectors.mysql.statements import (
+    StatementBuilder,
+    fast_literal,
+    map_columns,
+    text_forms,
+)
 
 log = logging.getLogger("sluice.sink.mysql")
 
@@ -303,7 +308,7 @@ class XaMysqlWriter(SinkWriter):
                 # The target kept its shape: source columns it lacks are not written.
                 columns = [c for c in source.column_names if c in target.column_index]
             mapping = map_columns(source, target, columns, self.sink.path, self.sink.update_key)
-            b = StatementBuilder(target, mapping, cfg.writeMode, cfg.batchSize)
+            b = StatementBuilder(target, mapping, cfg.writeMode, cfg.batchSize, text_forms(source))
             self.builders[key] = b
         return b
 

@@ -48,13 +48,16 @@ def history_topic(server: str) -> str:
 def _schema_json(schema: TableSchema | None) -> dict[str, Any] | None:
     if schema is None:
         return None
-    return {"columns": [asdict(c) for c in schema.columns], "primary_key": list(schema.primary_key)}
+    return {
+        "columns": [c.to_json() for c in schema.columns],
+        "primary_key": list(schema.primary_key),
+    }
 
 
 def _schema_from(db: str, table: str, data: dict[str, Any] | None, version: int) -> Any:
     if data is None:
         return None
-    columns = tuple(Column(**c) for c in data["columns"])
+    columns = tuple(Column.from_json(c) for c in data["columns"])
     return TableSchema(db, table, columns, tuple(data["primary_key"]), version)
 
 

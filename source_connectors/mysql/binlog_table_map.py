@@ -22,7 +22,7 @@ from typing import Any
 
 from pymysqlreplication.constants import FIELD_TYPE
 
-from schemas.avro_types import sql_list_members
+from schemas.mysql_types import sql_list_members
 from schemas.table import Column, TableSchema
 from source_connectors.mysql.field_types import PLAIN_TYPE_NAMES
 

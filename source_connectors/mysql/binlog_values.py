@@ -37,7 +37,7 @@ from typing import Any
 from pymysqlreplication import row_event
 from pymysqlreplication.constants import NONE_SOURCE
 
-from schemas.avro_types import sql_list_members
+from schemas.mysql_types import sql_list_members
 from schemas.table import Column, TableSchema
 
 Convert = Callable[[Any], Any]

@@ -24,11 +24,11 @@ from schemas.avro_types import (
     field_type,
     row_envelope_schema,
     shortest_float32,
-    sql_list_members,
     table_from_avro,
 )
 from schemas.errors import SerdeError, UnsupportedColumnType
 from schemas.events import Op, RowEvent, SourcePosition
+from schemas.mysql_types import sql_list_members
 from schemas.row_binary import RowEnvelopeCodec, read_long, write_long
 from schemas.table import Column, TableSchema
 
