@@ -70,3 +70,11 @@ def build_sink(job: Any, bootstrap: str | None = None) -> Sink:
     )
     sink: Sink = cls(spec.config, context)
     return sink
+
+
+def check_connectors(source: Source, sink: Sink) -> None:
+    """Before anything is written: each side reaches its server, then the sink checks that
+    every source table can be written (columns, types, keys)."""
+    source.check()
+    sink.check()
+    sink.check_input(source.tables())

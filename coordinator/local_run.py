@@ -20,7 +20,7 @@ from confluent_kafka import KafkaException, Producer
 
 from coordinator import faults
 from coordinator.checkpoint import CheckpointCoordinator
-from coordinator.connectors import build_sink, build_source, exactly_once
+from coordinator.connectors import build_sink, build_source, check_connectors, exactly_once
 from coordinator.control import committed_acks
 from coordinator.errors import SluiceError, TaskFailed
 from coordinator.kafka_io import (
@@ -97,11 +97,7 @@ class LocalJobRunner:
         setting = self.job.setting
         source = build_source(self.job)
         sink = build_sink(self.job, self.bootstrap)
-        source.check()
-        sink.check()
-        check_input = getattr(sink, "check_input", None)
-        if check_input is not None:
-            check_input(source.tables())
+        check_connectors(source, sink)
         ensure_topics(
             self.bootstrap,
             [

@@ -79,9 +79,14 @@ class SinkContext:
 
 
 class SinkWriter(ABC):
-    """Applies rows for one writer task. One thread; one open transaction at a time."""
+    """Applies rows for one writer task. One thread; one open transaction at a time.
 
-    @abstractmethod
+    A sink without two-phase commit (``supports_precommit = False``: at-least-once only)
+    implements :meth:`write` and :meth:`flush`, which must leave every row written so far
+    durable: the runner commits the offsets after it returns. A two-phase sink extends
+    :class:`TwoPhaseSinkWriter` instead. The other methods are optional hooks.
+    """
+
     def recover(
         self, txn_prefix: str, is_committed: Callable[[str], bool]
     ) -> list[tuple[str, bool]]:
@@ -90,11 +95,12 @@ class SinkWriter(ABC):
         Called once before ``begin``. Transactions whose id starts with ``txn_prefix`` are this
         writer's. For each such transaction, ``is_committed(txn_id)`` says
         whether the Kafka side of its checkpoint committed: then it is committed, else rolled
-        back. Returns ``(txn_id, committed)`` for each one resolved.
+        back. Returns ``(txn_id, committed)`` for each one resolved. A sink without
+        two-phase commit has none.
         """
+        return []
 
-    @abstractmethod
-    def begin(self, txn_id: str) -> None:
+    def begin(self, txn_id: str) -> None:  # noqa: B027 - optional hook
         """Open a sink transaction; every ``write`` until ``pre_commit`` belongs to it."""
 
     @abstractmethod
@@ -112,17 +118,14 @@ class SinkWriter(ABC):
         (``mysqlwriter`` does); the runner calls this before :meth:`pre_commit`."""
         return []
 
-    @abstractmethod
-    def pre_commit(self, txn_id: str, offsets: Mapping[str, int]) -> None:
+    def pre_commit(self, txn_id: str, offsets: Mapping[str, int]) -> None:  # noqa: B027
         """Phase one: make the transaction durable but undecided, with ``offsets``
         (``topic:partition`` → next offset) stored inside it."""
 
-    @abstractmethod
-    def commit(self, txn_id: str) -> None:
+    def commit(self, txn_id: str) -> None:  # noqa: B027 - optional hook
         """Phase two, after the Kafka transaction committed. Must be idempotent."""
 
-    @abstractmethod
-    def abort(self) -> None:
+    def abort(self) -> None:  # noqa: B027 - optional hook
         """Roll back the open transaction (before ``pre_commit``), e.g. on rebalance."""
 
     def pending_records(self) -> list[OutputRecord]:
@@ -161,6 +164,29 @@ class SinkWriter(ABC):
         """Release connections. Correctness must not depend on it being called."""
 
 
+class TwoPhaseSinkWriter(SinkWriter):
+    """A writer of a sink with two-phase commit (``supports_precommit = True``): exactly
+    once. Its transactions are opened, pre-committed, committed or rolled back, and
+    resolved after a crash, as the runner decides (see coordinator/writer_task.py)."""
+
+    @abstractmethod
+    def recover(
+        self, txn_prefix: str, is_committed: Callable[[str], bool]
+    ) -> list[tuple[str, bool]]: ...
+
+    @abstractmethod
+    def begin(self, txn_id: str) -> None: ...
+
+    @abstractmethod
+    def pre_commit(self, txn_id: str, offsets: Mapping[str, int]) -> None: ...
+
+    @abstractmethod
+    def commit(self, txn_id: str) -> None: ...
+
+    @abstractmethod
+    def abort(self) -> None: ...
+
+
 class Sink(ABC):
     supports_precommit: ClassVar[bool] = False
 
@@ -171,6 +197,11 @@ class Sink(ABC):
     @abstractmethod
     def check(self) -> None:
         """Connect and verify the target (table exists, columns match). Writes nothing."""
+
+    def check_input(self, tables: list[TableSchema]) -> None:  # noqa: B027 - optional hook
+        """After :meth:`check`, before any row moves: raise ``ConfigError`` if one of the
+        source's ``tables`` cannot be written (a column the target lacks, a type it cannot
+        hold, a key it needs). The default takes any table."""
 
     def prepare_target(self) -> None:  # noqa: B027 - optional hook
         """Once per fresh job run, before any writer starts (FlinkX ``preSql``)."""

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable, Mapping
 from typing import Any
 
 from schemas.events import RowEvent
@@ -38,6 +37,8 @@ class StreamSink(Sink):
 
 
 class StreamWriter(SinkWriter):
+    """Prints rows as JSON lines: no transactions, only ``write`` and ``flush``."""
+
     def __init__(self, config: Any, task: str, fmt: str | None = None) -> None:
         self.print = config.print
         self.task = task
@@ -47,14 +48,6 @@ class StreamWriter(SinkWriter):
             from sink_connectors.kafka.formats import RecordEncoder
 
             self.encoder = RecordEncoder(fmt, tombstones=False)
-
-    def recover(
-        self, txn_prefix: str, is_committed: Callable[[str], bool]
-    ) -> list[tuple[str, bool]]:
-        return []
-
-    def begin(self, txn_id: str) -> None:
-        self.buffer = []
 
     def write(self, events: list[RowEvent]) -> list[Rejected]:
         if not self.print:
@@ -72,14 +65,11 @@ class StreamWriter(SinkWriter):
             self.buffer.append(json.dumps(record, ensure_ascii=False))
         return []
 
-    def pre_commit(self, txn_id: str, offsets: Mapping[str, int]) -> None:
+    def flush(self) -> list[Rejected]:
+        # stdout cannot take back what it printed: this sink is at-least-once, so a row is
+        # printed before the offsets past it commit (a crash in between prints it again).
         if self.buffer:
             sys.stdout.write("\n".join(self.buffer) + "\n")
             sys.stdout.flush()
         self.buffer = []
-
-    def commit(self, txn_id: str) -> None:
-        return None
-
-    def abort(self) -> None:
-        self.buffer = []
+        return []

@@ -21,7 +21,7 @@ from typing import Any
 from confluent_kafka import Producer
 
 from coordinator.alignment import FINAL
-from coordinator.connectors import build_sink, build_source, exactly_once
+from coordinator.connectors import build_sink, build_source, check_connectors, exactly_once
 from coordinator.errors import ConfigError, SluiceError
 from coordinator.job import Job, JobConfigError, build_job
 from coordinator.kafka_io import (
@@ -203,11 +203,7 @@ def create_job(bootstrap: str, group: str, doc: Any) -> dict[str, Any]:
     if job.name in all_configs(bootstrap):
         raise ApiError(f"job {job.name!r} exists; PUT /jobs/{job.name} updates it", 409, "name")
     source, sink = build_source(job), build_sink(job, bootstrap)
-    source.check()
-    sink.check()
-    check_input = getattr(sink, "check_input", None)
-    if check_input is not None:
-        check_input(source.tables())
+    check_connectors(source, sink)
     run = time.strftime("w%Y%m%d%H%M%S") + f"{int(time.time() * 1000) % 1000:03d}"
     rec: dict[str, Any] = {
         "name": job.name,

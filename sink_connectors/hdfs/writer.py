@@ -37,7 +37,14 @@ from schemas.errors import SerdeError
 from schemas.events import Op, RowEvent
 from schemas.row_binary import RowEnvelopeCodec, write_string
 from schemas.table import TableSchema
-from sink_connectors.base import Rejected, Sink, SinkContext, SinkWriter, source_indexes
+from sink_connectors.base import (
+    Rejected,
+    Sink,
+    SinkContext,
+    SinkWriter,
+    TwoPhaseSinkWriter,
+    source_indexes,
+)
 from sink_connectors.hdfs import names
 from sink_connectors.hdfs.formats import (
     OP_FIELD,
@@ -176,7 +183,7 @@ class HdfsSink(Sink):
         return HdfsWriter(self, task_id)
 
 
-class HdfsWriter(SinkWriter):
+class HdfsWriter(TwoPhaseSinkWriter):
     def __init__(self, sink: HdfsSink, task: str) -> None:
         self.sink = sink
         self.config = sink.config

@@ -27,7 +27,14 @@ from schemas.events import RowEvent, SchemaChange
 from schemas.registry import make_registry
 from schemas.serde import EventSerde
 from schemas.table import TableSchema
-from sink_connectors.base import OutputRecord, Rejected, Sink, SinkContext, SinkWriter
+from sink_connectors.base import (
+    OutputRecord,
+    Rejected,
+    Sink,
+    SinkContext,
+    SinkWriter,
+    TwoPhaseSinkWriter,
+)
 from sink_connectors.kafka.config import PLACEHOLDER, KafkaWriterConfig, servers
 from sink_connectors.kafka.formats import WHERE, RecordEncoder, TableLayout
 
@@ -131,7 +138,7 @@ class KafkaSink(Sink):
         return KafkaWriter(self, encoder, task_id)
 
 
-class KafkaWriter(SinkWriter):
+class KafkaWriter(TwoPhaseSinkWriter):
     def __init__(self, sink: KafkaSink, encoder: RecordEncoder, task: str) -> None:
         self.sink = sink
         self.encoder = encoder

@@ -26,7 +26,7 @@ from coordinator.mysql_client import check_name, column_by_name, connect, qualif
 from schemas.events import RowEvent, SchemaChange
 from schemas.introspect import load_table_schema
 from schemas.table import TableSchema
-from sink_connectors.base import Rejected, Sink, SinkContext, SinkWriter
+from sink_connectors.base import Rejected, Sink, SinkContext, SinkWriter, TwoPhaseSinkWriter
 from sink_connectors.mysql.evolve import (
     Evolution,
     apply_evolution,
@@ -203,7 +203,7 @@ class MysqlSink(Sink):
         return XaMysqlWriter(self, task_id)
 
 
-class XaMysqlWriter(SinkWriter):
+class XaMysqlWriter(TwoPhaseSinkWriter):
     def __init__(self, sink: MysqlSink, task: str) -> None:
         self.sink = sink
         self.task = task
