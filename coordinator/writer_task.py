@@ -334,6 +334,7 @@ class WriterTask:
             return False
         self.faults.hit("after_kafka_commit")
         self.writer.commit(self.txn_id)
+        self.faults.hit("after_sink_commit")
         self._measure_committed()
         self.counters.rows += self.rows_in_txn - len(self.dirty)
         self.counters.bytes += self.bytes_in_txn
