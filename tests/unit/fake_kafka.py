@@ -103,8 +103,9 @@ class FakeKafka:
         self.open: list[_Transaction] = []
         """The producer that holds each transactional.id now (the last to init)."""
         self.registry = InMemorySchemaRegistry()
-        self.commit_failures: list[Callable[[FakeProducer], KafkaError | None]] = []
-        """Consulted by each commit_transaction: the first that returns an error fails it."""
+        self.before_commit: list[Callable[[FakeProducer], None]] = []
+        """Called by each commit_transaction before it takes effect: a test's hook may
+        raise there (a KafkaException the broker answered, or ProcessKilled)."""
 
     def create_topic(self, name: str, partitions: int) -> None:
         if name in self.logs:
@@ -304,11 +305,8 @@ class FakeProducer:
         txn = self._check_transactional(need_open=True)
         assert txn is not None
         self.flush()
-        for failure in self.kafka.commit_failures:
-            error = failure(self)
-            if error is not None:
-                self.kafka.commit_failures.remove(failure)
-                raise KafkaException(error)
+        for hook in list(self.kafka.before_commit):
+            hook(self)
         self.kafka._end(txn, "committed")
         self.txn = None
 

@@ -438,14 +438,15 @@ def test_kafka_refusing_the_commit_rolls_back_and_redoes_the_checkpoint(run: Job
     run.read_all()
     commits = Counter[str]()
 
-    def second_commit(producer: object) -> KafkaError | None:
+    def refuse_the_second(producer: object) -> None:
         commits["n"] += 1
-        if commits["n"] != 2:
-            return None
-        return KafkaError(KafkaError._STATE, "injected: abortable", txn_requires_abort=True)
+        if commits["n"] == 2:
+            error = KafkaError(KafkaError._STATE, "injected: abortable", txn_requires_abort=True)
+            raise KafkaException(error)
 
-    run.kafka.commit_failures.append(second_commit)
+    run.kafka.before_commit.append(refuse_the_second)
     run.write()
+    assert commits["n"] > 2
     _first, second, *_rest = run.db.xids("prepare")
     assert run.db.xids("rollback") == [second]
     assert second not in {a.txn for a in run.acks()}
@@ -502,6 +503,33 @@ def test_reader_crash_mid_transaction_leaves_nothing_visible(run: JobRun) -> Non
     assert sorted(_row_ids(run.data())) == sorted(f"reader-0:{seq}" for seq in range(1, ROWS + 1))
     finals = [e for e in run.data() if isinstance(e, Barrier) and e.final]
     assert len(finals) == PARTITIONS
+    run.read(1)
+    run.write()
+    run.assert_exactly_once()
+
+
+def test_reader_crash_in_the_commit_call_leaves_rows_and_position_uncommitted(
+    run: JobRun,
+) -> None:
+    # Killed inside commit_transaction, before the broker took it: the rows, barrier and
+    # position of that transaction all stay uncommitted, and vanish when it is fenced.
+    process = run.kafka.process()
+    commits = Counter[str]()
+
+    def kill_at_the_second(producer: object) -> None:
+        commits["n"] += 1
+        if commits["n"] == 2:
+            process.kill()
+            raise ProcessKilled("killed in commit_transaction")
+
+    run.kafka.before_commit.append(kill_at_the_second)
+    with pytest.raises(ProcessKilled):
+        run.reader(0, NO_FAULTS, process).run()
+    run.kafka.before_commit.clear()
+    assert sorted(_row_ids(run.data())) == sorted(f"reader-0:{seq}" for seq in range(1, 1001))
+    assert run.position(0) == {"next": "1000"}
+    run.read(0)
+    assert sorted(_row_ids(run.data())) == sorted(f"reader-0:{seq}" for seq in range(1, ROWS + 1))
     run.read(1)
     run.write()
     run.assert_exactly_once()
