@@ -219,7 +219,9 @@ class JobRun:
         )
 
     # -- tasks ------------------------------------------------------------------------------
-    def reader(self, index: int, faults: Faults = NO_FAULTS, process: FakeProcess | None = None):
+    def reader(
+        self, index: int, faults: Faults = NO_FAULTS, process: FakeProcess | None = None
+    ) -> ReaderTask:
         return ReaderTask(
             self.plan, index, self.reporter, None, faults, kafka=process or self.kafka.process()
         )
@@ -232,7 +234,7 @@ class JobRun:
         for i in range(READERS):
             self.read(i)
 
-    def writer(self, faults: Faults = NO_FAULTS, process: FakeProcess | None = None):
+    def writer(self, faults: Faults = NO_FAULTS, process: FakeProcess | None = None) -> WriterTask:
         return WriterTask(
             self.plan,
             0,
@@ -264,7 +266,8 @@ class JobRun:
 
     def data(self, *, read_committed: bool = True) -> list[RowEvent | Barrier]:
         records = self.kafka.records(self.plan.data_topic, read_committed=read_committed)
-        return [self.serde.decode(v) for _k, v, _p, _o in records if v is not None]
+        decoded = [self.serde.decode(v) for _k, v, _p, _o in records if v is not None]
+        return [e for e in decoded if isinstance(e, RowEvent | Barrier)]
 
     def position(self, index: int) -> dict[str, str]:
         saved = positions_in(self.kafka.records(OFFSETS_TOPIC), self.plan.offsets_key(""))
@@ -303,7 +306,7 @@ class JobRun:
         assert self.db.rows == self.source_rows()
         assert self.db.prepared == {}
         assert self.kafka.open_transactions() == []
-        ends = {}
+        ends: dict[int, int] = {}
         for _k, _v, p, o in self.kafka.records(self.plan.data_topic):
             ends[p] = max(ends.get(p, 0), o + 1)
         assert self.group_offsets() == ends
