@@ -10,9 +10,9 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 
-from confluent_kafka import OFFSET_BEGINNING, Producer, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, TopicPartition
 
-from coordinator.kafka_io import producer_config, read_to_end
+from coordinator.kafka_io import read_to_end
 from coordinator.kafka_port import ConfluentKafka, KafkaPort
 from coordinator.plan import JobPlan
 from schemas.control import CheckpointTrigger, WriterAck
@@ -72,10 +72,10 @@ def acks_in(
 
 
 class CheckpointTriggerProducer:
-    def __init__(self, plan: JobPlan, serde: EventSerde) -> None:
+    def __init__(self, plan: JobPlan, serde: EventSerde, kafka: KafkaPort | None = None) -> None:
         self.plan = plan
         self.serde = serde
-        self._producer = Producer(producer_config(plan.bootstrap))
+        self._producer = (kafka or ConfluentKafka(plan.bootstrap)).producer()
 
     def trigger(self, checkpoint: int) -> None:
         record = CheckpointTrigger(

@@ -24,12 +24,13 @@ import pytest
 from confluent_kafka import KafkaException
 
 from coordinator import plugins, reader_task
+from coordinator.checkpoint import CheckpointCoordinator
 from coordinator.connectors import build_source
 from coordinator.control import acks_in
 from coordinator.errors import TransientError
 from coordinator.faults import NO_FAULTS, Faults
 from coordinator.job import build_job
-from coordinator.kafka_io import OFFSETS_TOPIC
+from coordinator.kafka_io import OFFSETS_TOPIC, STATUS_TOPIC
 from coordinator.plan import JobPlan
 from coordinator.positions import positions_in
 from coordinator.reader_task import ReaderTask
@@ -126,11 +127,17 @@ class Reporter:
     coordinator would once the previous one is done, so the data topic carries barriers."""
 
     trigger: Callable[[int], None]
+    auto_trigger: bool = True
     triggered: int = 0
     done: set[str] = field(default_factory=set)
 
     def progress(self, task: str, counters: TaskCounters, force: bool = False) -> None:
-        if force and task.startswith("reader") and counters.checkpoint >= self.triggered:
+        if (
+            self.auto_trigger
+            and force
+            and task.startswith("reader")
+            and counters.checkpoint >= self.triggered
+        ):
             self.triggered += 1
             self.trigger(self.triggered)
 
@@ -201,13 +208,14 @@ class JobRun:
             reader_parts=tuple(self.source.list_parts()),
             writer_count=1,
             exactly_once=True,
-            checkpoint_interval_s=1.0,
+            checkpoint_interval_s=3600.0,  # the tests trigger checkpoints themselves
             max_rows_per_checkpoint=None,
             job=self.job,
         )
         for spec in self.plan.topics():
             self.kafka.create_topic(spec.name, spec.partitions)
         self.kafka.create_topic(OFFSETS_TOPIC, 1)
+        self.kafka.create_topic(STATUS_TOPIC, 1)
         self.serde = EventSerde(self.kafka.registry)
         coordinator = self.kafka.process().producer()
         self.reporter = Reporter(
@@ -281,16 +289,17 @@ class JobRun:
 
     # -- what the user expects ----------------------------------------------------------------
     def source_rows(self) -> dict[object, tuple[object, ...]]:
-        """id → row, every row the source generates, read straight from it."""
-        rows: dict[object, tuple[object, ...]] = {}
-        for i, part in enumerate(self.plan.reader_parts):
-            reader = self.source.build_part(part, f"reader-{i}", None)
-            while (batch := reader.next_batch()) is not None:
-                for e in batch:
-                    assert e.after is not None
-                    rows[e.after[0]] = e.after
-        assert len(rows) == READERS * ROWS
-        return rows
+        """id → row, every row the source generates, read straight from it (the same for
+        every test: generated once)."""
+        if not _SOURCE_ROWS:
+            for i, part in enumerate(self.plan.reader_parts):
+                reader = self.source.build_part(part, f"reader-{i}", None)
+                while (batch := reader.next_batch()) is not None:
+                    for e in batch:
+                        assert e.after is not None
+                        _SOURCE_ROWS[e.after[0]] = e.after
+        assert len(_SOURCE_ROWS) == READERS * ROWS
+        return _SOURCE_ROWS
 
     def assert_exactly_once(self) -> None:
         """The sink holds every source row once, with its values; nothing is left in doubt;
@@ -320,6 +329,9 @@ class JobRun:
         assert self.db.offsets == {
             tp: o for a in self.acks() if a.txn in committed for tp, o in a.offsets.items()
         }
+
+
+_SOURCE_ROWS: dict[object, tuple[object, ...]] = {}
 
 
 @pytest.fixture
@@ -484,6 +496,29 @@ def test_a_fenced_zombie_writer_cannot_decide(run: JobRun) -> None:
     cause = error.__cause__
     assert isinstance(cause, KafkaException) and cause.args[0].fatal()
     assert second not in {a.txn for a in run.acks()}
+    run.assert_exactly_once()
+
+
+def test_the_coordinator_counts_a_checkpoint_once_its_kafka_side_committed(run: JobRun) -> None:
+    # The real CheckpointCoordinator on the same Kafka: checkpoint 1 is complete when the
+    # writer's ack commits in Kafka (not when the sink is prepared), and the rows it counts
+    # (what numWrite reports) stay exact through the writer's crashes and recovery.
+    run.reporter.auto_trigger = False
+    coordinator = CheckpointCoordinator(run.plan, run.serde, run.kafka.process())
+    assert coordinator.trigger_now() == 1
+    run.read_all()
+    run.crash_writer("after_prepare", 1)
+    coordinator.poll(0)
+    assert (coordinator.completed, coordinator.rows_committed) == (0, 0)
+    run.crash_writer("after_kafka_commit", 1)
+    coordinator.poll(0)
+    assert coordinator.completed == 1 and not coordinator.all_final
+    assert 0 < coordinator.rows_committed < READERS * ROWS
+    run.write()
+    coordinator.poll(0)
+    assert coordinator.all_final
+    assert coordinator.rows_committed == READERS * ROWS
+    coordinator.close()
     run.assert_exactly_once()
 
 
