@@ -1,4 +1,5 @@
-"""Where the reader and writer tasks get their Kafka clients: one injectable object.
+"""Where the reader and writer tasks (and the checkpoint coordinator) get their Kafka
+clients: one injectable object.
 
 A task asks its :class:`KafkaPort` once, while it starts, for each client it needs (its
 transactional producer, its read_committed consumers, the records of a state topic, its
