@@ -13,11 +13,10 @@ import json
 import logging
 import time
 
-from confluent_kafka import Producer
-
 from coordinator.alignment import FINAL
 from coordinator.control import CheckpointTriggerProducer, ControlListener
-from coordinator.kafka_io import STATUS_TOPIC, producer_config
+from coordinator.kafka_io import STATUS_TOPIC
+from coordinator.kafka_port import ConfluentKafka, KafkaPort
 from coordinator.plan import JobPlan, safe_name
 from schemas.control import WriterAck
 from schemas.serde import EventSerde
@@ -30,11 +29,13 @@ class CheckpointCoordinator:
         self,
         plan: JobPlan,
         serde: EventSerde,
+        kafka: KafkaPort | None = None,
     ) -> None:
         self.plan = plan
-        self.listener = ControlListener(plan, serde, "coordinator")
-        self.trigger_producer = CheckpointTriggerProducer(plan, serde)
-        self._status = Producer(producer_config(plan.bootstrap))
+        kafka = kafka or ConfluentKafka(plan.bootstrap)
+        self.listener = ControlListener(plan, serde, "coordinator", kafka)
+        self.trigger_producer = CheckpointTriggerProducer(plan, serde, kafka)
+        self._status = kafka.producer()
         self.acked: dict[int, int] = dict.fromkeys(range(plan.partitions), 0)
         self.final_partitions: set[int] = set()
         self.triggered = 0

@@ -8,10 +8,12 @@ consumer offsets, so "ack k from writer w is visible to a read_committed consume
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, TopicPartition
 
-from coordinator.kafka_io import consumer_config, producer_config, read_to_end
+from coordinator.kafka_io import read_to_end
+from coordinator.kafka_port import ConfluentKafka, KafkaPort
 from coordinator.plan import JobPlan
 from schemas.control import CheckpointTrigger, WriterAck
 from schemas.serde import EventSerde
@@ -20,13 +22,18 @@ from schemas.serde import EventSerde
 class ControlListener:
     """Follows the control topic from its beginning, without blocking the caller."""
 
-    def __init__(self, plan: JobPlan, serde: EventSerde, group_suffix: str) -> None:
+    def __init__(
+        self,
+        plan: JobPlan,
+        serde: EventSerde,
+        group_suffix: str,
+        kafka: KafkaPort | None = None,
+    ) -> None:
         self.serde = serde
         self.latest_trigger = 0
         self.acks: list[WriterAck] = []
-        self._consumer = Consumer(
-            consumer_config(plan.bootstrap, f"{plan.writer_group}.{group_suffix}.unused")
-        )
+        kafka = kafka or ConfluentKafka(plan.bootstrap)
+        self._consumer = kafka.consumer(f"{plan.writer_group}.{group_suffix}.unused")
         self._consumer.assign([TopicPartition(plan.control_topic, 0, OFFSET_BEGINNING)])
 
     def poll(self, timeout: float = 0.0) -> None:
@@ -47,8 +54,15 @@ class ControlListener:
 
 def committed_acks(plan: JobPlan, serde: EventSerde) -> list[WriterAck]:
     """Every committed writer ack of this run."""
+    return acks_in(read_to_end(plan.bootstrap, plan.control_topic), serde)
+
+
+def acks_in(
+    records: Iterable[tuple[bytes | None, bytes | None, int, int]], serde: EventSerde
+) -> list[WriterAck]:
+    """:func:`committed_acks` of the control topic's records read already."""
     out = []
-    for _k, value, _p, _o in read_to_end(plan.bootstrap, plan.control_topic):
+    for _k, value, _p, _o in records:
         if value is None:
             continue
         record = serde.decode(value)
@@ -58,10 +72,10 @@ def committed_acks(plan: JobPlan, serde: EventSerde) -> list[WriterAck]:
 
 
 class CheckpointTriggerProducer:
-    def __init__(self, plan: JobPlan, serde: EventSerde) -> None:
+    def __init__(self, plan: JobPlan, serde: EventSerde, kafka: KafkaPort | None = None) -> None:
         self.plan = plan
         self.serde = serde
-        self._producer = Producer(producer_config(plan.bootstrap))
+        self._producer = (kafka or ConfluentKafka(plan.bootstrap)).producer()
 
     def trigger(self, checkpoint: int) -> None:
         record = CheckpointTrigger(

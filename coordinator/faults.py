@@ -10,7 +10,8 @@ test sees recovery. Points:
   Kafka not committed), ``before_kafka_commit`` (inside the Kafka transaction: ack, offsets
   and a Kafka sink's records produced, not committed), ``after_kafka_commit`` (Kafka
   committed, XA not committed), ``commit_unconfirmed`` (Kafka committed, but the commit call
-  raises a timeout as after a broker bounce: the outcome looks unknown to the task)
+  raises a timeout as after a broker bounce: the outcome looks unknown to the task),
+  ``after_sink_commit`` (both committed, the next sink transaction not begun)
 
 The ``n`` counts occurrences of the point in that process. Without ``SLUICE_FAULTS`` every
 check is one dictionary lookup.

@@ -8,6 +8,7 @@ Values are JSON, like Kafka Connect's, so operators can read and edit them.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -44,7 +45,14 @@ class TaskPosition:
 def load_positions(bootstrap: str, key_prefix: str) -> dict[str, TaskPosition]:
     """Committed positions whose key starts with ``key_prefix``, keyed by the rest of the key
     (the task id)."""
-    state = latest_json_by_key(read_to_end(bootstrap, OFFSETS_TOPIC))
+    return positions_in(read_to_end(bootstrap, OFFSETS_TOPIC), key_prefix)
+
+
+def positions_in(
+    records: Iterable[tuple[bytes | None, bytes | None, int, int]], key_prefix: str
+) -> dict[str, TaskPosition]:
+    """:func:`load_positions` of the records of ``sluice-offsets`` read already."""
+    state = latest_json_by_key(records)
     return {
         k[len(key_prefix) :]: TaskPosition.from_json(v)
         for k, v in state.items()

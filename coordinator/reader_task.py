@@ -18,26 +18,21 @@ import time
 from dataclasses import replace
 from typing import Any
 
-from confluent_kafka import KafkaException, Producer
+from confluent_kafka import KafkaException
 
 from coordinator.connectors import build_source
 from coordinator.control import ControlListener
 from coordinator.errors import TaskFailed
 from coordinator.faults import NO_FAULTS, Faults
 from coordinator.gc_tuning import tune_for_streaming
-from coordinator.kafka_io import (
-    MAX_RECORD_BYTES,
-    OFFSETS_TOPIC,
-    producer_config,
-    serve_client_logs,
-)
+from coordinator.kafka_io import MAX_RECORD_BYTES, OFFSETS_TOPIC, serve_client_logs
+from coordinator.kafka_port import ConfluentKafka, KafkaPort, TaskProducer
 from coordinator.plan import JobPlan
-from coordinator.positions import TaskPosition, load_positions
+from coordinator.positions import TaskPosition, positions_in
 from coordinator.ratelimit import ReadRateLimiter
 from coordinator.reporting import TaskCounters, TaskReporter
 from coordinator.watchdog import deadline
 from schemas.events import Barrier, Op, RowEvent
-from schemas.registry import make_registry
 from schemas.serde import EventSerde
 from schemas.table import TableSchema
 from source_connectors.base import SourcePartReader
@@ -128,20 +123,22 @@ class ReaderTask:
         reporter: TaskReporter,
         stop: Any = None,
         faults: Faults = NO_FAULTS,
+        kafka: KafkaPort | None = None,
     ) -> None:
         self.plan = plan
         self.stop = stop
         self.faults = faults
+        self.kafka: KafkaPort = kafka or ConfluentKafka(plan.bootstrap)
         self.part = plan.reader_parts[index]
         self.task = plan.reader_tasks[index]
         self.reporter = reporter
         self.counters = TaskCounters()
-        self.serde = EventSerde(make_registry(plan.bootstrap, plan.schema_registry_url))
+        self.serde = EventSerde(self.kafka.schema_registry(plan.schema_registry_url))
         # At-least-once runs without Kafka transactions: rows are flushed before the position
         # that covers them, so a crash re-reads (duplicates) but never skips.
         self.transactional = plan.exactly_once
         txn_id = plan.transactional_id(self.task) if self.transactional else None
-        self.producer = Producer(producer_config(plan.bootstrap, txn_id))
+        self.producer: TaskProducer = self.kafka.producer(txn_id)
         self.offsets_key = plan.offsets_key(self.task)
         speed = plan.job.setting.speed
         self.limiter = ReadRateLimiter(speed.records, speed.bytes, len(plan.reader_parts))
@@ -154,7 +151,8 @@ class ReaderTask:
         # read next is the last one that really committed.
         if self.transactional:
             self.producer.init_transactions(60)
-        saved = load_positions(self.plan.bootstrap, self.offsets_key).get("", TaskPosition())
+        positions = positions_in(self.kafka.read_to_end(OFFSETS_TOPIC), self.offsets_key)
+        saved = positions.get("", TaskPosition())
         if saved.done:
             log.info("%s: finished in an earlier run, nothing to read", self.task)
             self.reporter.finished(self.task, self.counters)
@@ -166,7 +164,7 @@ class ReaderTask:
         attach_kafka = getattr(reader, "attach_kafka", None)  # e.g. binlog schema history
         if attach_kafka is not None:
             attach_kafka(self.plan.bootstrap)
-        control = ControlListener(self.plan, self.serde, self.task)
+        control = ControlListener(self.plan, self.serde, self.task, self.kafka)
         state = saved
         self.counters.checkpoint = state.checkpoint  # then each _commit keeps it current
         tune_for_streaming()

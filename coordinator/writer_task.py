@@ -24,34 +24,27 @@ from typing import Any
 
 from confluent_kafka import (
     OFFSET_BEGINNING,
-    Consumer,
     KafkaError,
     KafkaException,
     Message,
-    Producer,
     TopicPartition,
 )
 
 from coordinator.alignment import FINAL, BarrierAligner
 from coordinator.connectors import build_sink
-from coordinator.control import committed_acks
+from coordinator.control import acks_in
 from coordinator.errors import ConnectError, TaskFailed, TransientError
 from coordinator.faults import NO_FAULTS, Faults
 from coordinator.gc_tuning import tune_for_streaming
-from coordinator.kafka_io import (
-    MAX_RECORD_BYTES,
-    consumer_config,
-    producer_config,
-    serve_client_logs,
-)
+from coordinator.kafka_io import MAX_RECORD_BYTES, OFFSETS_TOPIC, serve_client_logs
+from coordinator.kafka_port import ConfluentKafka, KafkaPort, TaskConsumer, TaskProducer
 from coordinator.metrics import LatencyHistogram, error_class
 from coordinator.plan import JobPlan
-from coordinator.positions import load_positions
+from coordinator.positions import positions_in
 from coordinator.reporting import TaskCounters, TaskReporter
 from coordinator.watchdog import deadline
 from schemas.control import WriterAck
 from schemas.events import Barrier, RowEvent, SchemaChange
-from schemas.registry import make_registry
 from schemas.serde import EventSerde
 from sink_connectors.base import Rejected, SinkWriter
 
@@ -69,9 +62,11 @@ class WriterTask:
         reporter: TaskReporter,
         stop: Any,
         faults: Faults = NO_FAULTS,
+        kafka: KafkaPort | None = None,
     ) -> None:
         self.plan = plan
         self.faults = faults
+        self.kafka: KafkaPort = kafka or ConfluentKafka(plan.bootstrap)
         self.index = index
         self.task = f"writer-{index}"
         self.reporter = reporter
@@ -80,7 +75,7 @@ class WriterTask:
         # Event times (ms) of the rows in the open sink transaction → how many rows each.
         self.event_times: Counter[int] = Counter()
         self.started = time.monotonic()
-        self.serde = EventSerde(make_registry(plan.bootstrap, plan.schema_registry_url))
+        self.serde = EventSerde(self.kafka.schema_registry(plan.schema_registry_url))
         self.sink = build_sink(plan.job, plan.bootstrap)
         self.batch_size = int(getattr(plan.job.content[0].writer.config, "batchSize", 1024))
         self.aligner = BarrierAligner(plan.reader_tasks)
@@ -100,21 +95,18 @@ class WriterTask:
     # -- lifecycle ------------------------------------------------------------------------
     def run(self) -> None:
         eo = self.plan.exactly_once
-        self.producer = Producer(
-            producer_config(
-                self.plan.bootstrap, self.plan.transactional_id(self.task) if eo else None
-            )
+        self.producer: TaskProducer = self.kafka.producer(
+            self.plan.transactional_id(self.task) if eo else None
         )
         if eo:
             self.producer.init_transactions(60)  # fence the previous incarnation first
         self.writer: SinkWriter = self.sink.build_writer(self.task)
-        committed_txns = {
-            a.txn for a in committed_acks(self.plan, self.serde) if a.task == self.task
-        }
+        control = self.kafka.read_to_end(self.plan.control_topic)
+        committed_txns = {a.txn for a in acks_in(control, self.serde) if a.task == self.task}
         prefix = self.plan.sink_txn_prefix(self.task)
         for txn, done in self.writer.recover(prefix, lambda t: t in committed_txns):
             log.info("%s: recovered %s: %s", self.task, txn, "committed" if done else "rolled back")
-        self.consumer = Consumer(consumer_config(self.plan.bootstrap, self.plan.writer_group))
+        self.consumer: TaskConsumer = self.kafka.consumer(self.plan.writer_group)
         self.partitions = self.plan.writer_partitions(self.index)
         self._start_from_committed(first=True)
         tune_for_streaming()
@@ -155,7 +147,7 @@ class WriterTask:
         self.bytes_in_txn = 0
         self.event_times.clear()
         self.aligner.reset()
-        positions = load_positions(self.plan.bootstrap, self.plan.offsets_key(""))
+        positions = positions_in(self.kafka.read_to_end(OFFSETS_TOPIC), self.plan.offsets_key(""))
         start = []
         for tp in committed:
             # A reader whose final barrier lies before the committed offset has finished
@@ -342,6 +334,7 @@ class WriterTask:
             return False
         self.faults.hit("after_kafka_commit")
         self.writer.commit(self.txn_id)
+        self.faults.hit("after_sink_commit")
         self._measure_committed()
         self.counters.rows += self.rows_in_txn - len(self.dirty)
         self.counters.bytes += self.bytes_in_txn
