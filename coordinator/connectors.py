@@ -38,7 +38,7 @@ def _require_for_exactly_once(job: Any, spec: Any, capable: bool, missing: str) 
 
 def build_source(job: Any) -> Source:
     spec = job.content[0].reader
-    cls = plugin_class(spec)
+    cls = plugin_class(spec).for_config(spec.config)
     _require_for_exactly_once(job, spec, cls.supports_resume, "resume from a position")
     context = SourceContext(
         job=job.name,

@@ -20,7 +20,9 @@ from typing import Any, Literal, Protocol
 from confluent_kafka import Consumer, Message, Producer, TopicPartition
 
 from coordinator.kafka_io import consumer_config, producer_config, read_to_end
+from coordinator.state_store import KafkaStateStores
 from schemas.registry import SchemaRegistry, make_registry
+from source_connectors.base import StateStores
 
 Record = tuple[bytes | None, bytes | None, int, int]
 """``(key, value, partition, offset)``, as :func:`coordinator.kafka_io.read_to_end` gives."""
@@ -88,6 +90,10 @@ class KafkaPort(Protocol):
         """Where the ids of the job's Avro schemas resolve (``setting.kafka``)."""
         ...
 
+    def state_stores(self) -> StateStores:
+        """The connectors' own durable state (:meth:`SourcePartReader.attach_stores`)."""
+        ...
+
 
 class ConfluentKafka:
     """The real Kafka at ``bootstrap``, through confluent-kafka (librdkafka)."""
@@ -106,3 +112,6 @@ class ConfluentKafka:
 
     def schema_registry(self, url: str | None) -> SchemaRegistry:
         return make_registry(self.bootstrap, url)
+
+    def state_stores(self) -> KafkaStateStores:
+        return KafkaStateStores(self.bootstrap)

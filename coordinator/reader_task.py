@@ -161,9 +161,7 @@ class ReaderTask:
         reader = source.build_part(self.part, self.task, saved.position or None)
         self.reader_part = reader
         log.debug("%s: part %s from %s", self.task, self.part, saved.position or "the start")
-        attach_kafka = getattr(reader, "attach_kafka", None)  # e.g. binlog schema history
-        if attach_kafka is not None:
-            attach_kafka(self.plan.bootstrap)
+        reader.attach_stores(self.kafka.state_stores())  # e.g. binlog schema history
         control = ControlListener(self.plan, self.serde, self.task, self.kafka)
         state = saved
         self.counters.checkpoint = state.checkpoint  # then each _commit keeps it current
@@ -281,11 +279,12 @@ class ReaderTask:
         elapsed = time.monotonic() - self.started
         if elapsed > 0:
             self.counters.extra["rows_per_s"] = round(self.counters.rows / elapsed, 1)
-        behind = getattr(self.reader_part, "bytes_behind", None)  # binlog sources
-        if behind is not None and time.monotonic() - self._behind_at >= BYTES_BEHIND_EVERY_S:
+        if self.reader_part is not None and (
+            time.monotonic() - self._behind_at >= BYTES_BEHIND_EVERY_S
+        ):
             self._behind_at = time.monotonic()
             try:
-                value = behind()
+                value = self.reader_part.bytes_behind()
             except Exception as e:  # noqa: BLE001 - a metric must never stop the task
                 log.debug("%s: binlog bytes behind: %s", self.task, e)
                 value = None

@@ -77,7 +77,7 @@ class WriterTask:
         self.started = time.monotonic()
         self.serde = EventSerde(self.kafka.schema_registry(plan.schema_registry_url))
         self.sink = build_sink(plan.job, plan.bootstrap)
-        self.batch_size = int(getattr(plan.job.content[0].writer.config, "batchSize", 1024))
+        self.batch_size = self.sink.batch_rows
         self.aligner = BarrierAligner(plan.reader_tasks)
         self.pending: list[RowEvent] = []
         self.held: dict[int, deque[Message]] = defaultdict(deque)

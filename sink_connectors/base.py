@@ -198,6 +198,11 @@ class Sink(ABC):
     def check(self) -> None:
         """Connect and verify the target (table exists, columns match). Writes nothing."""
 
+    @property
+    def batch_rows(self) -> int:
+        """How many rows the runner gathers before a :meth:`SinkWriter.write` call."""
+        return 1024
+
     def check_input(self, tables: list[TableSchema]) -> None:  # noqa: B027 - optional hook
         """After :meth:`check`, before any row moves: raise ``ConfigError`` if one of the
         source's ``tables`` cannot be written (a column the target lacks, a type it cannot

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 from schemas.events import RowEvent, SchemaChange
 from schemas.table import TableSchema
@@ -26,6 +26,25 @@ class SourceContext:
     reader_channels: int
     restore_column: str | None = None
     """FlinkX ``setting.restore.restoreColumnName``: the column a part resumes after."""
+
+
+class StateStore(Protocol):
+    """A durable key/value log of a connector's own (a compacted Kafka topic): state that
+    outlives runs and is not a part's position, such as binlog schema history."""
+
+    def load(self) -> list[tuple[bytes, bytes]]:
+        """Every (key, value) written so far, oldest first (a key may repeat: last wins)."""
+        ...
+
+    def put(self, key: bytes, value: bytes) -> None:
+        """Write one record; durable once this returns (raises ``ConnectError`` if not)."""
+        ...
+
+
+class StateStores(Protocol):
+    """What the runner hands a part reader: named stores, opened (created) on demand."""
+
+    def open(self, name: str) -> StateStore: ...
 
 
 class SourcePartReader(ABC):
@@ -58,6 +77,16 @@ class SourcePartReader(ABC):
         """
         return []
 
+    def attach_stores(self, stores: StateStores) -> None:  # noqa: B027 - optional hook
+        """Called once by the runner before the first :meth:`next_batch`. A connector keeps
+        state beyond its position only in ``stores`` (it never opens Kafka clients itself).
+        Sources without such state keep this default."""
+
+    def bytes_behind(self) -> int | None:
+        """How far this reader is behind its source's end in bytes (a log-based source's
+        lag metric), or None when the source cannot say. Called every few seconds."""
+        return None
+
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections. Correctness must not depend on it being called."""
 
@@ -73,10 +102,17 @@ class Source(ABC):
         self.context = context
 
     @classmethod
+    def for_config(cls, config: Any) -> type[Source]:
+        """The class that reads ``config``: this one, unless one plugin reads in several
+        ways by its config (``mysqlreader`` with ``increColumn`` polls). The runner builds
+        it, and asks it, not the plugin's class, whether the source ends or resumes."""
+        return cls
+
+    @classmethod
     def bounded_for(cls, config: Any) -> bool:
         """Whether a source of this plugin built from ``config`` ends: what a sink is told
-        before the source is built (one plugin may read bounded or endless by its config)."""
-        return cls.bounded
+        before the source is built."""
+        return cls.for_config(config).bounded
 
     @abstractmethod
     def check(self) -> None:

@@ -142,6 +142,10 @@ class MysqlSink(Sink):
                 )
         return target
 
+    @property
+    def batch_rows(self) -> int:
+        return int(self.config.batchSize)  # FlinkX: rows per INSERT statement
+
     def check_input(self, tables: list[TableSchema]) -> None:
         """Fail before any row moves if a source table cannot be mapped onto its target.
 

@@ -29,7 +29,7 @@ from coordinator.mysql_client import connect
 from schemas.events import Op, RowEvent, SchemaChange
 from schemas.introspect import TableNotFound, load_table_schema
 from schemas.table import TableSchema
-from source_connectors.base import Source, SourceContext, SourcePartReader
+from source_connectors.base import Source, SourceContext, SourcePartReader, StateStores
 from source_connectors.mysql import binlog_server as server
 from source_connectors.mysql.binlog_config import BinlogReaderConfig
 from source_connectors.mysql.binlog_history import SchemaHistory
@@ -232,11 +232,11 @@ class BinlogPartReader(SourcePartReader):
         )
         self._schema_changes: list[SchemaChange] = []
 
-    def attach_kafka(self, bootstrap: str) -> None:
-        """Called by the reader task before the first batch: keep the schema history
-        (:mod:`.binlog_history`) in that Kafka, unless ``schemaHistory`` is off."""
+    def attach_stores(self, stores: StateStores) -> None:
+        """Keep the schema history (:mod:`.binlog_history`) in the runner's store, unless
+        ``schemaHistory`` is off."""
         if self.source.config.schemaHistory:
-            self.tracker.history = SchemaHistory(bootstrap, self.source.server).load()
+            self.tracker.history = SchemaHistory(stores, self.source.server).load()
 
     def _check_tables(self) -> list[TableSchema]:
         self.source.check()

@@ -28,11 +28,9 @@ import re
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from confluent_kafka import Producer
-
 from coordinator.errors import ConnectError
-from coordinator.kafka_io import TopicSpec, ensure_topics, producer_config, read_to_end
 from schemas.table import Column, TableSchema
+from source_connectors.base import StateStores
 
 log = logging.getLogger("sluice.source.binlog")
 
@@ -110,18 +108,14 @@ class SchemaHistory:
     """The history of one server's captured tables: loaded once when a reader starts,
     appended to (and flushed) as it meets DDL."""
 
-    def __init__(self, bootstrap: str, server: str) -> None:
-        self.bootstrap = bootstrap
+    def __init__(self, stores: StateStores | None, server: str) -> None:
         self.topic = history_topic(server)
+        self._store = None if stores is None else stores.open(self.topic)
         self._tables: dict[tuple[str, str], list[HistoryEntry]] = {}
-        self._producer: Producer | None = None
 
     def load(self) -> SchemaHistory:
-        ensure_topics(self.bootstrap, [TopicSpec(self.topic, 1, compacted=True)])
         entries = 0
-        for key, value, _p, _o in read_to_end(self.bootstrap, self.topic):
-            if key is None or value is None:
-                continue
+        for key, value in self._store.load() if self._store is not None else ():
             try:
                 self._add(HistoryEntry(**json.loads(value)))
                 entries += 1
@@ -164,12 +158,12 @@ class SchemaHistory:
         """Write ``entry`` and wait until Kafka has it."""
         if self.exact(entry.database, entry.table, entry.at) == entry:
             return
-        if self._producer is None:
-            self._producer = Producer(producer_config(self.bootstrap))
-        self._producer.produce(self.topic, json.dumps(asdict(entry)).encode(), entry.key.encode())
-        if self._producer.flush(30) > 0:
-            raise ConnectError(
-                f"binlogreader: the schema history record of {entry.ddl!r} at "
-                f"{entry.file}:{entry.pos} was not written to {self.topic} within 30s"
-            )
+        if self._store is not None:
+            try:
+                self._store.put(entry.key.encode(), json.dumps(asdict(entry)).encode())
+            except ConnectError as e:
+                raise ConnectError(
+                    f"binlogreader: the schema history record of {entry.ddl!r} at "
+                    f"{entry.file}:{entry.pos} was not kept: {e}"
+                ) from None
         self._add(entry)

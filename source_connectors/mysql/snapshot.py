@@ -59,20 +59,13 @@ class MysqlSnapshotSource(Source):
     supports_resume = True
     bounded = True
 
-    def __new__(cls, config: Any, context: SourceContext) -> MysqlSnapshotSource:
+    @classmethod
+    def for_config(cls, config: Any) -> type[Source]:
         # One plugin name, two readers (as in FlinkX): with increColumn, mysqlreader reads
         # incrementally (source_connectors.mysql.polling), endless when polling.
-        if cls is MysqlSnapshotSource:
-            from source_connectors.mysql.polling import incremental_source_class
-
-            cls = incremental_source_class(config) or cls
-        return super().__new__(cls)
-
-    @classmethod
-    def bounded_for(cls, config: Any) -> bool:
         from source_connectors.mysql.polling import incremental_source_class
 
-        return (incremental_source_class(config) or cls).bounded
+        return incremental_source_class(config) or cls
 
     def __init__(self, config: Any, context: SourceContext) -> None:
         super().__init__(config, context)

@@ -1,7 +1,7 @@
 """Schema history (real MariaDB and Kafka): a reader that starts again from a binlog position
 before later ALTERs decodes each row with the exact schema it was written with, and passes on
 each DDL with the schema it produced then — not today's. The reader is driven directly, as
-its task would (``attach_kafka`` included)."""
+its task would (``attach_stores`` included)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import pytest
 
 from coordinator.connectors import build_source
 from coordinator.job import build_job
+from coordinator.state_store import KafkaStateStores
 from schemas.events import RowEvent, SchemaChange
 from tests.integration.cdc import binlog_position, cdc_job, execute
 from tests.support import mysql_connect
@@ -27,7 +28,7 @@ def start_reader(mysql_url: str, db: str, name: str, start: dict[str, Any], boot
     source = build_source(build_job(spec))
     source.check()
     reader = source.build_part(source.list_parts()[0], "reader-0", None)
-    reader.attach_kafka(bootstrap)
+    reader.attach_stores(KafkaStateStores(bootstrap))
     return reader
 
 

@@ -40,6 +40,7 @@ from confluent_kafka import (
 
 from coordinator.kafka_port import Record
 from schemas.registry import InMemorySchemaRegistry, SchemaRegistry
+from source_connectors.base import StateStore, StateStores
 
 
 class ProcessKilled(BaseException):
@@ -194,6 +195,17 @@ class FakeProcess:
         if url is not None:
             raise NotImplementedError("fake Kafka: only the Kafka-topic schema registry")
         return self.kafka.registry
+
+    def state_stores(self) -> StateStores:
+        self.check()
+        return _NoStores()
+
+
+class _NoStores:
+    """The test sources keep no state beyond their positions."""
+
+    def open(self, name: str) -> StateStore:
+        raise NotImplementedError(f"fake Kafka: no state store {name!r}")
 
 
 class FakeProducer:

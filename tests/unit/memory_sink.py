@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from coordinator.job.base import PluginConfig
 from coordinator.plugins import Plugin
 from schemas.events import Op, RowEvent
-from sink_connectors.base import Rejected, Sink, SinkWriter
+from sink_connectors.base import Rejected, Sink, SinkWriter, TwoPhaseSinkWriter
 from tests.unit.fake_kafka import ProcessKilled
 
 DATABASES: dict[str, MemoryDatabase] = {}
@@ -92,7 +92,7 @@ class MemoryConnection:
         return self.db
 
 
-class MemoryWriter(SinkWriter):
+class MemoryWriter(TwoPhaseSinkWriter):
     def __init__(self, conn: MemoryConnection) -> None:
         self.conn = conn
         self.txn = ""

@@ -29,7 +29,7 @@ EXTRA = Column("extra", "varchar", "varchar(5)", character_set="utf8mb4")
 
 
 def history(*entries: HistoryEntry) -> SchemaHistory:
-    h = SchemaHistory("unused:9092", "h:3306")
+    h = SchemaHistory(None, "h:3306")
     for e in entries:
         h._add(e)
     return h
