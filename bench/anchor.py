@@ -30,8 +30,8 @@ from confluent_kafka.admin import AdminClient
 from bench import debezium, limits
 from bench.common import REPO_ROOT, fresh_src_dst, machine, servers
 from bench.workload import COLUMNS, write
-from tests.integration.cdc import RunningJob, cdc_job, execute
-from tests.support import mysql_connect, mysql_params, table_fingerprint
+from testkit.cdc import RunningJob, cdc_job, execute
+from testkit.mysql import mysql_connect, mysql_params, table_fingerprint
 
 DB = "sluice_bench_anchor"
 

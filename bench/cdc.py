@@ -25,9 +25,9 @@ from typing import Any
 from bench.common import REPO_ROOT, machine, servers
 from coordinator.connectors import build_source
 from coordinator.job import build_job
-from tests.integration.alltypes import COLUMNS, FILL
-from tests.integration.cdc import NARROW, binlog_position, cdc_job, execute
-from tests.support import mysql_connect, table_fingerprint
+from testkit.alltypes import COLUMNS, FILL
+from testkit.cdc import NARROW, binlog_position, cdc_job, execute
+from testkit.mysql import mysql_connect, table_fingerprint
 
 DB = "sluice_bench_cdc"
 

@@ -114,8 +114,8 @@ class PeakMemory:
 def fresh_src_dst(mysql_url: str, db: str, columns: str, *more: str) -> None:
     """Drop and re-create ``db`` with a ``src`` table of ``columns`` and an empty ``dst`` like
     it (plus any ``more`` statements): the starting point of each CDC benchmark."""
-    from tests.integration.cdc import execute
-    from tests.support import mysql_connect
+    from testkit.cdc import execute
+    from testkit.mysql import mysql_connect
 
     conn = mysql_connect(mysql_url)
     try:

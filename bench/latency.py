@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import fresh_src_dst, machine, servers
-from tests.integration.cdc import RunningJob, binlog_position, cdc_job, execute
-from tests.support import mysql_connect
+from testkit.cdc import RunningJob, binlog_position, cdc_job, execute
+from testkit.mysql import mysql_connect
 
 DB = "sluice_bench_latency"
 COLUMNS = (

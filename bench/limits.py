@@ -21,7 +21,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 from bench.common import REPO_ROOT
 from coordinator.local.install import LOG4J2_CONFIG, kafka_libs_dir, which
-from tests.support import mysql_connect
+from testkit.mysql import mysql_connect
 
 
 def binlog_files(mysql_url: str, start: dict[str, Any], end: dict[str, Any]) -> list[Path]:

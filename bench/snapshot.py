@@ -18,7 +18,7 @@ import time
 from bench.common import PeakMemory, machine, servers
 from coordinator.job import build_job
 from coordinator.local_run import LocalJobRunner
-from tests.support import mysql_connect, mysql_job
+from testkit.mysql import mysql_connect, mysql_job
 
 CONFIGS: dict[str, dict[str, object]] = {
     "eo-ch1": {"channel": 1, "delivery": "exactly-once", "interval_ms": 5000},

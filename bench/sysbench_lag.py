@@ -55,8 +55,8 @@ from bench.debezium import topic_count
 from bench.latency import percentile
 from bench.sysbench_stats import lag_trend, parse_metrics, parse_sysbench
 from coordinator.local.install import ensure_sysbench
-from tests.integration.cdc import RunningJob, binlog_position, cdc_job, execute
-from tests.support import mysql_connect, mysql_params
+from testkit.cdc import RunningJob, binlog_position, cdc_job, execute
+from testkit.mysql import mysql_connect, mysql_params
 
 DB = "sluice_bench_sysbench"
 SAMPLE_S = 5.0

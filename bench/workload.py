@@ -19,7 +19,7 @@ from typing import Any
 
 import pymysql
 
-from tests.integration.cdc import binlog_position, execute
+from testkit.cdc import binlog_position, execute
 
 COLUMNS = (
     "id BIGINT NOT NULL PRIMARY KEY, k INT NOT NULL, v VARCHAR(64), amount DECIMAL(12,2), "

@@ -30,7 +30,7 @@ from typing import Any
 import pytest
 
 from coordinator.local.stack import LocalStack
-from tests.support import Servers
+from testkit.servers import Servers
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -156,7 +156,7 @@ def mysql_database(mysql_url: str, unique_name: str) -> Iterator[str]:
     """A fresh, empty database for one test, dropped afterwards."""
     import pymysql
 
-    from tests.support import mysql_connect
+    from testkit.mysql import mysql_connect
 
     conn = mysql_connect(mysql_url)
     with conn.cursor() as cur:
@@ -176,7 +176,7 @@ def mysql_database(mysql_url: str, unique_name: str) -> Iterator[str]:
 def target_db(mysql_url: str, mysql_database: str) -> Iterator[str]:
     """A second fresh database (``<mysql_database>_dst``), for targets with the same names
     as their sources; dropped afterwards."""
-    from tests.support import mysql_connect
+    from testkit.mysql import mysql_connect
 
     name = f"{mysql_database}_dst"
     conn = mysql_connect(mysql_url)

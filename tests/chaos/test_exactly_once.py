@@ -34,7 +34,7 @@ from coordinator.local.kafka import LocalKafka
 from coordinator.local.stack import LocalStack
 from coordinator.local_run import LocalJobRunner
 from coordinator.plan import sink_txn_namespace
-from tests.support import mysql_connect, mysql_job
+from testkit.mysql import mysql_connect, mysql_job
 
 pytestmark = [pytest.mark.integration, pytest.mark.chaos]
 

@@ -13,7 +13,7 @@ import json
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from tests.support import mysql_params
+from testkit.mysql import mysql_params
 
 # Issue 14's items whose fixes are not on this branch yet. While an item is open here,
 # (a) its fixed example in the tests is xfail(strict=True), and (b) the generator does not

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pymysql
 
+from testkit.mysql import mysql_connect
 from tests.differential.model import Case, Job, Row, Table, job_json
 from tests.differential.oracle import Outcome, check, checksum
-from tests.support import mysql_connect
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SLUICE = [sys.executable, "-m", "coordinator.cli"]

@@ -26,16 +26,11 @@ from coordinator.positions import load_positions
 from schemas.events import RowEvent
 from schemas.registry import make_registry
 from schemas.serde import EventSerde
-from tests.integration.alltypes import COLUMNS, EDGE_ROWS, FILL
-from tests.integration.cdc import (
-    NARROW,
-    RunningJob,
-    binlog_position,
-    cdc_job,
-    execute,
-    wait_for_copy,
-)
-from tests.support import mysql_connect, read_topic, table_fingerprint, wait_until
+from testkit.alltypes import COLUMNS, EDGE_ROWS, FILL
+from testkit.cdc import NARROW, RunningJob, binlog_position, cdc_job, execute, wait_for_copy
+from testkit.kafka import read_topic
+from testkit.mysql import mysql_connect, table_fingerprint
+from testkit.wait import wait_until
 
 pytestmark = pytest.mark.integration
 

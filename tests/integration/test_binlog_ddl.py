@@ -15,8 +15,9 @@ from typing import Any
 
 import pytest
 
-from tests.integration.cdc import RunningJob, binlog_position, cdc_job, execute
-from tests.support import mysql_connect, wait_until
+from testkit.cdc import RunningJob, binlog_position, cdc_job, execute
+from testkit.mysql import mysql_connect
+from testkit.wait import wait_until
 
 pytestmark = pytest.mark.integration
 

@@ -14,9 +14,9 @@ from pymysqlreplication.row_event import RowsEvent, TableMapEvent
 from coordinator.connectors import build_source
 from coordinator.job import build_job
 from source_connectors.mysql import binlog_fast, binlog_lean
-from tests.integration.alltypes import COLUMNS, EDGE_ROWS, FILL
-from tests.integration.cdc import binlog_position, cdc_job, execute
-from tests.support import mysql_connect
+from testkit.alltypes import COLUMNS, EDGE_ROWS, FILL
+from testkit.cdc import binlog_position, cdc_job, execute
+from testkit.mysql import mysql_connect
 
 pytestmark = pytest.mark.integration
 

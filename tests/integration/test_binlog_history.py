@@ -14,8 +14,8 @@ from coordinator.connectors import build_source
 from coordinator.job import build_job
 from coordinator.state_store import KafkaStateStores
 from schemas.events import RowEvent, SchemaChange
-from tests.integration.cdc import binlog_position, cdc_job, execute
-from tests.support import mysql_connect
+from testkit.cdc import binlog_position, cdc_job, execute
+from testkit.mysql import mysql_connect
 
 pytestmark = pytest.mark.integration
 

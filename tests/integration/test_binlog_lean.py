@@ -15,8 +15,8 @@ import pytest
 from coordinator.connectors import build_source
 from coordinator.job import build_job
 from source_connectors.mysql import binlog_lean, binlog_native
-from tests.integration.cdc import binlog_position, cdc_job, execute
-from tests.support import mysql_connect
+from testkit.cdc import binlog_position, cdc_job, execute
+from testkit.mysql import mysql_connect
 
 pytestmark = [
     pytest.mark.integration,

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 
 from source_connectors.mysql import binlog_native
-from tests.integration.cdc import binlog_position, execute
+from testkit.cdc import binlog_position, execute
+from testkit.mysql import mysql_connect
 from tests.integration.test_binlog_decode import read_all
-from tests.support import mysql_connect
 
 pytestmark = [
     pytest.mark.integration,

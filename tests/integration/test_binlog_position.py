@@ -15,8 +15,9 @@ from coordinator.connectors import build_source
 from coordinator.job import build_job
 from coordinator.plan import safe_name
 from coordinator.positions import load_positions
-from tests.integration.cdc import NARROW, RunningJob, binlog_position, cdc_job, execute
-from tests.support import mysql_connect, table_fingerprint, wait_until
+from testkit.cdc import NARROW, RunningJob, binlog_position, cdc_job, execute
+from testkit.mysql import mysql_connect, table_fingerprint
+from testkit.wait import wait_until
 
 pytestmark = pytest.mark.integration
 

@@ -19,9 +19,10 @@ import pytest
 from coordinator.connectors import build_source
 from coordinator.job import build_job
 from schemas.introspect import load_table_schema
-from tests.integration.alltypes import COLUMNS
-from tests.integration.cdc import RunningJob, binlog_position, cdc_job, execute, wait_for_copy
-from tests.support import mysql_connect, wait_until
+from testkit.alltypes import COLUMNS
+from testkit.cdc import RunningJob, binlog_position, cdc_job, execute, wait_for_copy
+from testkit.mysql import mysql_connect
+from testkit.wait import wait_until
 
 pytestmark = pytest.mark.integration
 

@@ -12,8 +12,8 @@ import pytest
 from coordinator.connectors import build_source
 from coordinator.errors import ConfigError
 from coordinator.job import build_job
-from tests.integration.cdc import NARROW, binlog_position, cdc_job, execute
-from tests.support import mysql_connect, mysql_params
+from testkit.cdc import NARROW, binlog_position, cdc_job, execute
+from testkit.mysql import mysql_connect, mysql_params
 
 pytestmark = pytest.mark.integration
 

@@ -10,10 +10,11 @@ import sys
 
 import pytest
 
-from tests.integration.cdc import binlog_position, cdc_job, execute
+from testkit.cdc import binlog_position, cdc_job, execute
+from testkit.mysql import mysql_connect, table_fingerprint
+from testkit.wait import wait_until
 from tests.integration.test_worker_control import states, wait_same, worker  # noqa: F401
 from tests.integration.test_worker_support import REPO_ROOT, http
-from tests.support import mysql_connect, table_fingerprint, wait_until
 
 pytestmark = pytest.mark.integration
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import mysql_connect
+from testkit.mysql import mysql_connect
 
 pytestmark = pytest.mark.integration
 

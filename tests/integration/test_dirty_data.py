@@ -15,7 +15,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from coordinator.errors import TaskFailed
 from coordinator.job import build_job
 from coordinator.local_run import LocalJobRunner
-from tests.support import mysql_connect, mysql_job
+from testkit.mysql import mysql_connect, mysql_job
 
 pytestmark = pytest.mark.integration
 

@@ -41,8 +41,8 @@ from schemas.introspect import load_table_schema
 from schemas.table import Column, TableSchema
 from sink_connectors.hdfs import names
 from sink_connectors.hdfs.formats import TextRenderer
-from tests.integration.alltypes import create_all_types
-from tests.support import jdbc_url, mysql_connect, mysql_params
+from testkit.alltypes import create_all_types
+from testkit.mysql import jdbc_url, mysql_connect, mysql_params
 
 pytestmark = pytest.mark.integration
 

@@ -8,8 +8,8 @@ import time
 
 import pytest
 
+from testkit.mysql import mysql_connect
 from tests.integration.test_bad_input import _job, _set, run_cli
-from tests.support import mysql_connect
 
 pytestmark = pytest.mark.integration
 

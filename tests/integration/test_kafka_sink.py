@@ -20,8 +20,9 @@ from coordinator.job import build_job
 from coordinator.local_run import LocalJobRunner
 from schemas.registry import make_registry
 from schemas.serde import EventSerde
-from tests.integration.cdc import RunningJob, binlog_position, execute
-from tests.support import jdbc_url, mysql_connect, mysql_job, mysql_params, read_topic
+from testkit.cdc import RunningJob, binlog_position, execute
+from testkit.kafka import read_topic
+from testkit.mysql import jdbc_url, mysql_connect, mysql_job, mysql_params
 
 pytestmark = pytest.mark.integration
 

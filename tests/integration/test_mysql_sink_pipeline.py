@@ -13,7 +13,7 @@ from coordinator.errors import TaskFailed
 from coordinator.job import build_job
 from schemas.events import Op, RowEvent, SourcePosition
 from schemas.introspect import load_table_schema
-from tests.support import mysql_connect, mysql_job
+from testkit.mysql import mysql_connect, mysql_job
 
 pytestmark = pytest.mark.integration
 

@@ -22,7 +22,7 @@ from schemas.mysql_types import mysql_declaration
 from schemas.table import Column, TableSchema
 from schemas.types import LogicalType
 from source_connectors.stream import STREAM_TYPES, stream_value
-from tests.support import jdbc_url, mysql_connect, mysql_job, mysql_params
+from testkit.mysql import jdbc_url, mysql_connect, mysql_job, mysql_params
 
 pytestmark = pytest.mark.integration
 

@@ -20,7 +20,7 @@ from confluent_kafka import Consumer, TopicPartition
 from coordinator.job import build_job
 from coordinator.kafka_io import STATUS_TOPIC, read_to_end
 from coordinator.local_run import LocalJobRunner
-from tests.support import mysql_connect, mysql_job, table_fingerprint
+from testkit.mysql import mysql_connect, mysql_job, table_fingerprint
 
 pytestmark = pytest.mark.integration
 
@@ -308,8 +308,8 @@ def test_cdc_latency_and_lag_while_running(
 ):
     """Binlog CDC: every change is timed source commit → sink commit, and the reader says
     how far behind the binlog's end it is."""
-    from tests.integration.cdc import binlog_position, cdc_job, execute
-    from tests.support import wait_until
+    from testkit.cdc import binlog_position, cdc_job, execute
+    from testkit.wait import wait_until
 
     conn = mysql_connect(mysql_url, mysql_database)
     execute(

@@ -21,8 +21,8 @@ from coordinator.errors import ConfigError
 from coordinator.job import build_job
 from coordinator.local_run import LocalJobRunner
 from source_connectors.base import SourcePartReader
-from tests.integration.cdc import RunningJob, wait_for_copy
-from tests.support import key_differences, mysql_connect, mysql_job, table_fingerprint
+from testkit.cdc import RunningJob, wait_for_copy
+from testkit.mysql import key_differences, mysql_connect, mysql_job, table_fingerprint
 
 pytestmark = pytest.mark.integration
 

@@ -13,7 +13,8 @@ import sys
 
 import pytest
 
-from tests.support import mysql_connect, mysql_job, table_fingerprint, wait_until
+from testkit.mysql import mysql_connect, mysql_job, table_fingerprint
+from testkit.wait import wait_until
 
 pytestmark = pytest.mark.integration
 

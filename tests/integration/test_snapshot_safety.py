@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import jdbc_url, mysql_connect, mysql_job, table_fingerprint
+from testkit.mysql import jdbc_url, mysql_connect, mysql_job, table_fingerprint
 
 pytestmark = pytest.mark.integration
 

@@ -17,8 +17,8 @@ import pytest
 from coordinator.job import build_job
 from coordinator.kafka_io import STATUS_TOPIC, latest_json_by_key, read_to_end
 from coordinator.local_run import LocalJobRunner
-from tests.integration.alltypes import create_all_types, create_like
-from tests.support import key_differences, mysql_connect, mysql_job, table_fingerprint
+from testkit.alltypes import create_all_types, create_like
+from testkit.mysql import key_differences, mysql_connect, mysql_job, table_fingerprint
 
 pytestmark = pytest.mark.integration
 

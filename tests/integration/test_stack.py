@@ -12,7 +12,9 @@ from typing import Any
 
 import pytest
 
-from tests.support import Servers, mysql_connect, mysql_params, new_topic
+from testkit.kafka import new_topic
+from testkit.mysql import mysql_connect, mysql_params
+from testkit.servers import Servers
 
 pytestmark = pytest.mark.integration
 

@@ -21,7 +21,7 @@ from schemas.events import Op, RowEvent, SourcePosition
 from schemas.introspect import TableNotFound, load_table_schema
 from schemas.registry import KafkaTopicSchemaRegistry
 from schemas.serde import EventSerde
-from tests.support import mysql_connect, mysql_params
+from testkit.mysql import mysql_connect, mysql_params
 
 pytestmark = pytest.mark.integration
 

@@ -16,7 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.cdc import binlog_position, cdc_job, execute
+from testkit.cdc import binlog_position, cdc_job, execute
+from testkit.mysql import mysql_connect, mysql_job
+from testkit.wait import wait_until
 from tests.integration.test_worker_support import (
     REPO_ROOT,
     WorkerProc,
@@ -24,7 +26,6 @@ from tests.integration.test_worker_support import (
     job_status,
     wait_for_group,
 )
-from tests.support import mysql_connect, mysql_job, wait_until
 
 pytestmark = pytest.mark.integration
 

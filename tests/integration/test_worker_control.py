@@ -12,10 +12,11 @@ import sys
 
 import pytest
 
-from tests.integration.cdc import binlog_position, cdc_job, execute
+from testkit.cdc import binlog_position, cdc_job, execute
+from testkit.mysql import mysql_connect, table_fingerprint
+from testkit.wait import wait_until
 from tests.integration.test_worker_support import REPO_ROOT, WorkerProc, http, job_status
 from tests.integration.test_worker_support import wait_for_group as _wait_for_group
-from tests.support import mysql_connect, table_fingerprint, wait_until
 
 pytestmark = pytest.mark.integration
 

@@ -15,7 +15,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from tests.support import wait_until
+from testkit.wait import wait_until
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 

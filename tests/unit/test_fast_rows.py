@@ -21,8 +21,8 @@ from pymysql.protocol import MysqlPacket
 from sink_connectors.mysql.statements import fast_literal
 from source_connectors.mysql import fast_rows
 from source_connectors.mysql.fast_rows import FAST_DECODERS, fast_date, fast_datetime
-from tests.integration.alltypes import create_all_types
-from tests.support import mysql_params
+from testkit.alltypes import create_all_types
+from testkit.mysql import mysql_params
 
 CONVERTERS: list[tuple[str | None, Any]] = [
     ("ascii", int),

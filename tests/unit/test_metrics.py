@@ -173,7 +173,7 @@ def test_log4j_pattern_and_json_lines_and_redaction():
 
 def test_job_secrets_finds_every_password():
     from coordinator.job import build_job
-    from tests.support import mysql_job
+    from testkit.mysql import mysql_job
 
     job = build_job(mysql_job("mysql://u:rd-pw@127.0.0.1:3306", "db", "a", "b", name="j"))
     job = job.with_parameter("writer", password="wr-pw")

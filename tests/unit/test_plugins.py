@@ -409,7 +409,7 @@ def test_a_sink_hears_whether_the_source_ends_from_the_source_config() -> None:
     plugin's class default (bounded) and so never followed the source's DDL."""
     from coordinator.connectors import build_sink
     from coordinator.job import build_job
-    from tests.support import mysql_job
+    from testkit.mysql import mysql_job
 
     job = mysql_job("mysql://root@127.0.0.1:1", "d", "t", "t2", name="bounded")
     assert build_sink(build_job(job)).context.source_bounded is True

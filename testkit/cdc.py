@@ -1,5 +1,5 @@
-"""Helpers for binlog CDC tests: a ``binlogreader`` job, run by ``sluice run`` in a child
-process (an endless job ends only when asked), and the checks a user cares about."""
+"""Binlog CDC helpers for tests and benchmarks: a ``binlogreader`` job, run by ``sluice run``
+in a child process (an endless job ends only when asked), and the checks a user cares about."""
 
 from __future__ import annotations
 
@@ -13,9 +13,10 @@ from typing import Any
 
 import pymysql
 
-from tests.support import jdbc_url, key_differences, mysql_params, table_fingerprint, wait_until
+from testkit.mysql import jdbc_url, key_differences, mysql_params, table_fingerprint
+from testkit.wait import wait_until
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[1]
 NON_STRICT = ["SET SESSION sql_mode = 'NO_ENGINE_SUBSTITUTION'"]
 NARROW = (
     "id BIGINT NOT NULL PRIMARY KEY, k INT NOT NULL, v VARCHAR(64), amount DECIMAL(12,2), "

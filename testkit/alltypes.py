@@ -1,6 +1,7 @@
 """A table holding every MySQL type Sluice maps, filled server-side (MariaDB's SEQUENCE
 engine) so a million rows take seconds. Rows 1..8 are hand-written edge rows: max/min of
-every integer width, 65-digit decimals, 4-byte UTF-8, zero dates, empty string vs NULL."""
+every integer width, 65-digit decimals, 4-byte UTF-8, zero dates, empty string vs NULL. The
+type-matrix tests and the CDC benchmarks both use it."""
 
 from __future__ import annotations
 
