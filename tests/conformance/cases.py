@@ -289,6 +289,9 @@ def hdfswriter(request: pytest.FixtureRequest) -> SinkCase:
         "hdfswriter",
         writer,
         read_back,
+        # At a SIGKILL its open uploads end with the process: close() ends them the same way
+        # (staged, never renamed; recover() deletes them). Left open, they outlive the test.
+        kill=lambda w: w.close(),
         bad=[
             (lambda p: p.update(fileType="csv"), "job.content[0].writer.parameter.fileType"),
             (lambda p: p.update(path="relative/dir"), "path"),
