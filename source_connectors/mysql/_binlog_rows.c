@@ -1,11 +1,10 @@
 /* Row images of one binlog WRITE/UPDATE/DELETE rows event, decoded in C (issue #9).
 
-   The values are exactly what the Python path gives: mysql-replication 1.0.17's decoders,
-   with Sluice's exact temporal decoders (binlog_values.install_exact_temporal_decoders), then
-   binlog_values.row_converter's per-column repair. source_connectors/mysql/binlog_native.py
-   builds the per-table plan (one entry per column: how to read it, how to repair it) and
-   decides when this path applies (full row images, every column type known); the
-   integration test decodes the same binlog both ways and compares every value.
+   The values are exactly those of the Python reference, binlog_rows.decode_python: one C
+   function here per function there. source_connectors/mysql/binlog_rows.py builds the
+   per-table plan (one entry per column: how the binlog stores it, what the schema's type
+   makes of it); the unit tests decode hand-made and random bodies both ways, the integration
+   tests real binlogs of every column type, and compare every value and its type.
 
    Every read is bounds-checked against the event body (its end excludes the CRC32 footer):
    a truncated or garbage body raises ValueError, never reads past the buffer. */
@@ -20,9 +19,10 @@
 enum {
     K_INT8 = 1, K_UINT8, K_INT16, K_UINT16, K_INT24, K_UINT24, K_INT32, K_UINT32,
     K_INT64, K_UINT64, K_FLOAT, K_DOUBLE, K_YEAR, K_DECIMAL, K_DATETIME2, K_DATE,
-    K_TIME2, K_TIMESTAMP2, K_STRING, K_ENUM, K_LAST
+    K_TIME2, K_TIMESTAMP2, K_STRING, K_ENUM, K_BIT, K_SET, K_DATETIME, K_TIME, K_TIMESTAMP,
+    K_LAST
 };
-/* How a non-NULL value is repaired (binlog_values.column_converter), by the schema's type. */
+/* What the schema's type makes of a non-NULL value (binlog_rows._repair). */
 enum { F_NONE = 0, F_UNSIGNED, F_BYTES, F_PAD, F_YEAR, F_ZERO_TS, F_LAST };
 /* K_STRING codecs: raw bytes (the library's LookupError case), UTF-8, any other codec. */
 enum { C_BYTES = 0, C_UTF8, C_CODEC };
@@ -30,7 +30,7 @@ enum { C_BYTES = 0, C_UTF8, C_CODEC };
 typedef struct {
     int kind, a, b, fix;
     long long fix_arg;
-    PyObject *obj;     /* K_STRING/C_CODEC: the codec name; K_ENUM: tuple of labels or None */
+    PyObject *obj;     /* K_STRING/C_CODEC: the codec name; K_ENUM: labels or None; K_SET: members */
     PyObject *fix_obj; /* F_ZERO_TS: the zero timestamp's text */
     const char *codec;
 } Col;
@@ -83,7 +83,7 @@ static PyObject *integer(int64_t v, const Col *col) {
     return PyLong_FromLongLong(v);
 }
 
-/* The library's __read_new_decimal: the same text, then Decimal(text). */
+/* binlog_rows._decimal: the same text, then Decimal(text). */
 static PyObject *read_decimal(Cur *c, const Col *col) {
     static const int dig2bytes[10] = {0, 1, 1, 2, 2, 3, 3, 4, 4, 4};
     int prec = col->a, dec = col->b, integral = prec - dec;
@@ -126,7 +126,24 @@ static int rejected(void) {
     return 1;
 }
 
-/* binlog_values._read_datetime2 */
+/* binlog_rows._datetime_or_text: a zero or partial date stays text, as PyMySQL leaves it. */
+static PyObject *datetime_or_text(int year, int month, int day, int hour, int minute, int second,
+                                  long micros, int fsp) {
+    PyObject *v = PyDateTime_FromDateAndTime(year, month, day, hour, minute, second, (int)micros);
+    if (v != NULL || !rejected()) return v;
+    char s[64], frac[32];
+    int k = snprintf(s, sizeof s, "%04d-%02d-%02d %02d:%02d:%02d", year, month, day, hour,
+                     minute, second);
+    if (fsp) {
+        int f = snprintf(frac, sizeof frac, ".%06ld", micros);
+        if (f > fsp + 1) f = fsp + 1;
+        memcpy(s + k, frac, f);
+        k += f;
+    }
+    return PyUnicode_FromStringAndSize(s, k);
+}
+
+/* binlog_rows._datetime2 */
 static PyObject *read_datetime2(Cur *c, const Col *col) {
     static const long mult[4] = {0, 10000, 100, 1};
     int fs = (col->a + 1) / 2;
@@ -135,23 +152,22 @@ static PyObject *read_datetime2(Cur *c, const Col *col) {
     long micros = fs ? (long)be(c->p + 5, fs) * mult[fs] : 0;
     c->p += 5 + fs;
     int ym = (int)((raw >> 22) & 0x1FFFF);
-    int year = ym / 13, month = ym % 13, day = (int)((raw >> 17) & 31);
-    int hour = (int)((raw >> 12) & 31), minute = (int)((raw >> 6) & 63), second = (int)(raw & 63);
-    PyObject *v = PyDateTime_FromDateAndTime(year, month, day, hour, minute, second, (int)micros);
-    if (v != NULL || !rejected()) return v;
-    char s[64], frac[32];
-    int k = snprintf(s, sizeof s, "%04d-%02d-%02d %02d:%02d:%02d", year, month, day, hour,
-                     minute, second);
-    if (col->a) {
-        int f = snprintf(frac, sizeof frac, ".%06ld", micros);
-        if (f > col->a + 1) f = col->a + 1;
-        memcpy(s + k, frac, f);
-        k += f;
-    }
-    return PyUnicode_FromStringAndSize(s, k);
+    return datetime_or_text(ym / 13, ym % 13, (int)((raw >> 17) & 31), (int)((raw >> 12) & 31),
+                            (int)((raw >> 6) & 63), (int)(raw & 63), micros, col->a);
 }
 
-/* binlog_values._read_date */
+/* binlog_rows._old_datetime: YYYYMMDDhhmmss as one little-endian integer */
+static PyObject *read_old_datetime(Cur *c) {
+    if (need(c, 8) < 0) return NULL;
+    uint64_t v = le(c->p, 8);
+    c->p += 8;
+    uint64_t day_part = v / 1000000, time_part = v % 1000000;
+    uint64_t year = day_part / 10000, md = day_part % 10000;
+    return datetime_or_text((int)year, (int)(md / 100), (int)(md % 100), (int)(time_part / 10000),
+                            (int)(time_part % 10000 / 100), (int)(time_part % 100), 0, 0);
+}
+
+/* binlog_rows._date */
 static PyObject *read_date(Cur *c) {
     if (need(c, 3) < 0) return NULL;
     unsigned raw = (unsigned)le(c->p, 3);
@@ -172,7 +188,7 @@ static PyObject *delta(int64_t total_us) {
     return PyDelta_FromDSU((int)days, (int)(rem / 1000000), (int)(rem % 1000000));
 }
 
-/* binlog_values._read_time2 (MySQL's my_time_packed_from_binary) */
+/* binlog_rows._time2 (MySQL's my_time_packed_from_binary) */
 static PyObject *read_time2(Cur *c, const Col *col) {
     int size = (col->a + 1) / 2;
     int64_t packed;
@@ -197,7 +213,30 @@ static PyObject *read_time2(Cur *c, const Col *col) {
     return delta(negative ? -total : total);
 }
 
-/* The library's TIMESTAMP2: utcfromtimestamp(signed BE int32), then __add_fsp_to_time. */
+/* binlog_rows._old_time: ±hhhmmss as a signed 3-byte little-endian integer */
+static PyObject *read_old_time(Cur *c) {
+    if (need(c, 3) < 0) return NULL;
+    int64_t v = (int64_t)(le(c->p, 3) ^ 0x800000) - 0x800000;
+    c->p += 3;
+    int64_t a = v < 0 ? -v : v;
+    int64_t total = ((a / 10000) * 3600 + (a % 10000 / 100) * 60 + a % 100) * 1000000LL;
+    return delta(v < 0 ? -total : total);
+}
+
+/* binlog_rows._old_timestamp: unsigned seconds since the epoch, little-endian */
+static PyObject *epoch_datetime(int64_t t, int64_t micro);
+static PyObject *read_old_timestamp(Cur *c, const Col *col) {
+    if (need(c, 4) < 0) return NULL;
+    int64_t t = (int64_t)le(c->p, 4);
+    c->p += 4;
+    if (col->fix == F_ZERO_TS && t == 0) {
+        Py_INCREF(col->fix_obj);
+        return col->fix_obj;
+    }
+    return epoch_datetime(t, 0);
+}
+
+/* binlog_rows._timestamp2: seconds since the epoch (signed BE int32), then the fraction. */
 static PyObject *read_timestamp2(Cur *c, const Col *col) {
     static const long pow10[7] = {1, 10, 100, 1000, 10000, 100000, 1000000};
     int fsp = col->a, size = (fsp + 1) / 2;
@@ -212,6 +251,14 @@ static PyObject *read_timestamp2(Cur *c, const Col *col) {
         Py_INCREF(col->fix_obj); /* TIMESTAMP cannot hold the epoch itself: the zero date */
         return col->fix_obj;
     }
+    if (micro > 999999) {
+        PyErr_SetString(PyExc_ValueError, "microsecond must be in 0..999999");
+        return NULL;
+    }
+    return epoch_datetime(t, micro);
+}
+
+static PyObject *epoch_datetime(int64_t t, int64_t micro) {
     int64_t days = t / 86400, secs = t % 86400;
     if (secs < 0) {
         secs += 86400;
@@ -224,15 +271,11 @@ static PyObject *read_timestamp2(Cur *c, const Col *col) {
     int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100), mp = (5 * doy + 2) / 153;
     int day = (int)(doy - (153 * mp + 2) / 5 + 1), month = (int)(mp < 10 ? mp + 3 : mp - 9);
     int year = (int)(yoe + era * 400 + (month <= 2));
-    if (micro > 999999) {
-        PyErr_SetString(PyExc_ValueError, "microsecond must be in 0..999999");
-        return NULL;
-    }
     return PyDateTime_FromDateAndTime(year, month, day, (int)(secs / 3600), (int)(secs / 60 % 60),
                                       (int)(secs % 60), (int)micro);
 }
 
-/* The library's __read_string, then the schema's repair (_as_bytes / _pad_binary). */
+/* binlog_rows._string: a length, the bytes, decoded or kept, padded for BINARY(N). */
 static PyObject *read_string(Cur *c, const Col *col, const char *errors) {
     if (need(c, col->a) < 0) return NULL;
     uint64_t n = le(c->p, col->a);
@@ -279,6 +322,35 @@ static PyObject *read_enum(Cur *c, const Col *col) {
     return v;
 }
 
+/* binlog_rows K_SET: a little-endian bitmask over the members, joined in declared order */
+static PyObject *read_set(Cur *c, const Col *col) {
+    if (need(c, col->a) < 0) return NULL;
+    uint64_t bits = le(c->p, col->a);
+    c->p += col->a;
+    PyObject *chosen = PyList_New(0);
+    if (chosen == NULL) return NULL;
+    Py_ssize_t n = PyTuple_GET_SIZE(col->obj);
+    for (Py_ssize_t i = 0; i < n && i < 64; i++) {
+        if ((bits >> i & 1) && PyList_Append(chosen, PyTuple_GET_ITEM(col->obj, i)) < 0) {
+            Py_DECREF(chosen);
+            return NULL;
+        }
+    }
+    PyObject *comma = PyUnicode_FromString(",");
+    PyObject *v = comma == NULL ? NULL : PyUnicode_Join(comma, chosen);
+    Py_XDECREF(comma);
+    Py_DECREF(chosen);
+    return v;
+}
+
+/* binlog_rows K_BIT: the bytes as stored, big-endian, what PyMySQL returns */
+static PyObject *read_bit(Cur *c, const Col *col) {
+    if (need(c, col->a) < 0) return NULL;
+    PyObject *v = PyBytes_FromStringAndSize((const char *)c->p, col->a);
+    c->p += col->a;
+    return v;
+}
+
 static PyObject *read_value(Cur *c, const Col *col, const char *errors) {
     static const int width[] = {0, 1, 1, 2, 2, 3, 3, 4, 4, 8, 8};
     int k = col->kind;
@@ -320,6 +392,11 @@ static PyObject *read_value(Cur *c, const Col *col, const char *errors) {
     case K_TIMESTAMP2: return read_timestamp2(c, col);
     case K_STRING: return read_string(c, col, errors);
     case K_ENUM: return read_enum(c, col);
+    case K_SET: return read_set(c, col);
+    case K_BIT: return read_bit(c, col);
+    case K_DATETIME: return read_old_datetime(c);
+    case K_TIME: return read_old_time(c);
+    case K_TIMESTAMP: return read_old_timestamp(c, col);
     }
     PyErr_Format(PyExc_ValueError, "unknown column kind %d", k);
     return NULL;
@@ -392,6 +469,11 @@ static PyObject *make_plan(PyObject *self, PyObject *spec) {
             ok = ok && col->a >= 0 && col->a <= 6;
         if (col->kind == K_ENUM) ok = ok && (col->a == 1 || col->a == 2) &&
                                       (obj == Py_None || PyTuple_Check(obj));
+        if (col->kind == K_SET) ok = ok && col->a >= 1 && col->a <= 8 && PyTuple_Check(obj);
+        if (col->kind == K_SET && ok)
+            for (Py_ssize_t j = 0; j < PyTuple_GET_SIZE(obj); j++)
+                ok = ok && PyUnicode_Check(PyTuple_GET_ITEM(obj, j));
+        if (col->kind == K_BIT) ok = ok && col->a >= 1 && col->a <= 8;
         if (col->fix == F_ZERO_TS) ok = ok && PyUnicode_Check(fix_obj);
         if (col->fix == F_UNSIGNED) ok = ok && col->fix_arg > 0 && col->fix_arg <= 64;
         if (!ok) {

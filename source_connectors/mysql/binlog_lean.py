@@ -1,4 +1,5 @@
-"""The binlog's most frequent events read without mysql-replication's event objects.
+"""The binlog's most frequent events read without mysql-replication's event objects, and
+every rows event framed for Sluice's row decoder.
 
 An OLTP transaction of one-row statements is mostly framing: sysbench's ``oltp_write_only``
 writes GTID, four TABLE_MAP + rows event pairs and XID — ten binlog events for four rows —
@@ -9,16 +10,17 @@ checks and a packet wrapper: about 25 µs per event, most of a reader's time und
 * MariaDB GTID → :class:`LeanGtid` (``domain-server-seq`` and the flags);
 * XID → :class:`LeanXid` (the commit: its position and time);
 * TABLE_MAP whose bytes it has seen parsed → the table map entry of that parse, no event;
-* WRITE/UPDATE/DELETE rows (v1 and v2 without extra data) of a mapped table whose column
-  bitmaps are full → :class:`LeanRows`, which the C decoder reads (``binlog_native``); if
-  that table has no C plan, :meth:`LeanRows.materialize` makes the library's event from the
-  same, untouched packet.
+* every WRITE/UPDATE/DELETE rows event (v1 and v2) of a mapped table the filters keep →
+  :class:`LeanRows`: where its rows are in the packet, for :mod:`.binlog_rows` to decode. A
+  rows event Sluice cannot decode exactly — a partial row image (a session that set
+  ``binlog_row_image=MINIMAL``), a post-header of another length — is handed over too,
+  with its ``problem`` said, so the reader stops on it by name instead of guessing.
 
-Every other event, and any of these in an unusual shape (filters that drop the table, a
-post-header of another length, checksum verification on, a first TABLE_MAP), goes through
-:meth:`_library`, which is ``BinLogStreamReader.fetchone``'s handling of one packet in the
-pinned ``mysql-replication==1.0.17``. The integration tests read binlogs both ways and
-compare every event.
+Every other event, and these in an unusual shape (checksum verification on, a first
+TABLE_MAP), goes through :meth:`_library`, which is ``BinLogStreamReader.fetchone``'s
+handling of one packet in the pinned ``mysql-replication==1.0.17``; rows events of tables
+the filters drop go there too, and the library drops them. The integration tests read
+binlogs both ways and compare every event.
 """
 
 from __future__ import annotations
@@ -34,8 +36,6 @@ from pymysqlreplication.event import MariadbGtidEvent, XidEvent
 from pymysqlreplication.packet import BinLogPacketWrapper
 from pymysqlreplication.row_event import DeleteRowsEvent, UpdateRowsEvent, WriteRowsEvent
 
-from source_connectors.mysql.binlog_native import full_bitmap
-
 _HEADER = struct.Struct(
     "<IBIIIH"
 )  # after the OK byte: timestamp, type, server id, size, log_pos, flags
@@ -50,6 +50,7 @@ _ROWS = {
     BINLOG.DELETE_ROWS_EVENT_V2: (DeleteRowsEvent, 10),
 }
 _TABLES_KEPT = 4096
+_FULL: dict[int, bytes] = {}
 _CONSUMED = object()  # a TABLE_MAP taken from the cache: nothing to hand over
 events_read = 0
 """Events read without the library's objects, in this process (for tests)."""
@@ -72,8 +73,17 @@ class LeanXid:
         self.timestamp, self.log_pos, self.event_size = timestamp, log_pos, size
 
 
+def full_bitmap(n: int) -> bytes:
+    """The column bitmap of a full row image of ``n`` columns (cached: one per rows event)."""
+    bitmap = _FULL.get(n)
+    if bitmap is None:
+        bitmap = _FULL[n] = ((1 << n) - 1).to_bytes((n + 7) // 8, "little")
+    return bitmap
+
+
 class LeanRows:
-    """A rows event as bytes: ``data[start:end]`` holds its rows (after the bitmaps)."""
+    """A rows event as bytes: ``data[start:end]`` holds its rows (after the bitmaps);
+    ``problem`` says why they cannot be decoded exactly, else None."""
 
     __slots__ = (
         "kind",
@@ -88,8 +98,7 @@ class LeanRows:
         "data",
         "start",
         "end",
-        "_packet",
-        "_reader",
+        "problem",
     )
     timestamp: int
     log_pos: int
@@ -97,24 +106,26 @@ class LeanRows:
     data: bytes
     start: int
     end: int
-    _packet: Any
-    _reader: LeanStreamReader
+    problem: str | None
 
     def __init__(self, kind: type, table_id: int, table_map: dict[int, Any], table: Any) -> None:
         self.kind, self.table_id, self.table_map = kind, table_id, table_map
         self.schema, self.table, self.columns = table.schema, table.table, table.columns
+        self.problem = None
 
-    def materialize(self) -> Any:
-        """The library's event for the same packet (for a table the C decoder cannot read)."""
-        event = self._reader._wrap(self._packet).event
-        if event is None or type(event) is not self.kind:
-            raise ValueError(f"rows event at {self.log_pos} did not parse as {self.kind.__name__}")
-        return event
+
+def _packed_int(data: bytes, pos: int) -> tuple[int, int]:
+    """A length-encoded integer at ``pos`` and the position after it."""
+    first = data[pos] if pos < len(data) else 0xFB
+    size = {0xFC: 2, 0xFD: 3, 0xFE: 8}.get(first)
+    if size is None:
+        return (first, pos + 1) if first < 0xFB else (-1, pos + 1)
+    return int.from_bytes(data[pos + 1 : pos + 1 + size], "little"), pos + 1 + size
 
 
 class LeanStreamReader(BinLogStreamReader):
     """``BinLogStreamReader`` that hands over :class:`LeanGtid`, :class:`LeanXid` and
-    :class:`LeanRows` for the frequent events; everything else as before."""
+    :class:`LeanRows` for the frequent events and every rows event; the rest as before."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -199,32 +210,38 @@ class LeanStreamReader(BinLogStreamReader):
         end: int, etype: int,
     ) -> LeanRows | None:  # fmt: skip
         kind, post_header = rows
-        declared = self._private("post_header_lengths")
-        if declared and len(declared) >= etype and declared[etype - 1] != post_header:
-            return None
         table_id = int.from_bytes(data[_BODY : _BODY + 6], "little")
         table = self.table_map.get(table_id)
         if table is None or not self._wanted(table):
-            return None
-        pos = _BODY + post_header
-        if post_header == 10 and data[_BODY + 8 : _BODY + 10] != b"\x02\x00":
-            return None  # v2 with extra data (NDB, partitions): the library reads it
-        ncols = data[pos] if pos < end else 251
-        if ncols >= 251 or ncols != len(table.columns):
-            return None
-        pos += 1
-        width = (ncols + 7) // 8
-        full = full_bitmap(ncols)  # cached per width: this runs for every rows event
-        images = 2 if kind is UpdateRowsEvent else 1
-        for _ in range(images):
-            if data[pos : pos + width] != full:
-                return None
-            pos += width
+            return None  # the library drops it, as it drops its TABLE_MAP
         event = LeanRows(kind, table_id, self.table_map, table)
         event.timestamp, event.log_pos, event.event_size = ts, log_pos, size
-        event.data, event.start, event.end = data, pos, end
-        event._packet, event._reader = pkt, self
+        event.data, event.start, event.end = data, end, end
         self.log_pos = log_pos
+        declared = self._private("post_header_lengths")
+        if declared and len(declared) >= etype and declared[etype - 1] != post_header:
+            event.problem = f"a post-header of {declared[etype - 1]} bytes, not {post_header}"
+            return event
+        pos = _BODY + post_header
+        if post_header == 10:  # v2: extra data (NDB, partitions) after its 2-byte length
+            pos += int.from_bytes(data[_BODY + 8 : _BODY + 10], "little") - 2
+        ncols, pos = _packed_int(data, pos)
+        if ncols != len(table.columns):
+            event.problem = f"{ncols} columns where its TABLE_MAP has {len(table.columns)}"
+            return event
+        width = (ncols + 7) // 8
+        full = full_bitmap(ncols)  # cached per width: this runs for every rows event
+        for _ in range(2 if kind is UpdateRowsEvent else 1):
+            if data[pos : pos + width] != full:
+                event.problem = (
+                    "a partial row image (the writing session's binlog_row_image is not FULL)"
+                )
+                return event
+            pos += width
+        if pos > end:
+            event.problem = f"a body of {end - _BODY} bytes, shorter than its header"
+            return event
+        event.start = pos
         return event
 
     def _wanted(self, table: Any) -> bool:

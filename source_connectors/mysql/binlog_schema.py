@@ -23,7 +23,6 @@ from schemas.introspect import TableNotFound, load_table_schema
 from schemas.table import TableSchema
 from source_connectors.mysql.binlog_history import HistoryEntry, Position, SchemaHistory
 from source_connectors.mysql.binlog_table_map import mismatch, schema_from_table_map
-from source_connectors.mysql.binlog_values import RowConverter, row_converter
 
 log = logging.getLogger("sluice.source.binlog")
 
@@ -125,10 +124,9 @@ class TableFilter:
 
 @dataclass(frozen=True)
 class TrackedTable:
-    """A table at one schema version, with the converter its row images need."""
+    """A table at one schema version."""
 
     schema: TableSchema
-    convert: RowConverter
 
 
 class SchemaTracker:
@@ -160,7 +158,7 @@ class SchemaTracker:
 
     def _track(self, schema: TableSchema, map_table: Any = None) -> TrackedTable:
         """Hold ``schema`` as the table's current one (checked against ``map_table``)."""
-        tracked = TrackedTable(schema, row_converter(schema))
+        tracked = TrackedTable(schema)
         key = (schema.database, schema.table)
         self.tables[key] = tracked
         if map_table is not None:

@@ -42,13 +42,9 @@ from coordinator.errors import ConfigError, TaskFailed
 from schemas.events import Op, RowEvent, SchemaChange, SourcePosition
 from schemas.row_binary import new_row_event, new_source_position
 from schemas.table import TableSchema
-from source_connectors.mysql import (
-    binlog_fast,  # noqa: F401 - installs the TABLE_MAP cache
-    binlog_native,
-)
 from source_connectors.mysql.binlog_boundary import TXN_END
 from source_connectors.mysql.binlog_lean import LeanGtid, LeanRows, LeanStreamReader, LeanXid
-from source_connectors.mysql.binlog_native import fast_rows, lean_rows
+from source_connectors.mysql.binlog_rows import decode_rows, table_plan
 from source_connectors.mysql.binlog_schema import SchemaTracker, TableFilter, ddl_tables
 from source_connectors.mysql.binlog_server import StreamConnection, StreamLost, stream_error
 from source_connectors.mysql.binlog_snapshot import Position, SkipList, row_key
@@ -71,6 +67,15 @@ _EVENTS = [
     MariadbBinLogCheckPointEvent,
 ]
 _OPS = {WriteRowsEvent: Op.INSERT, UpdateRowsEvent: Op.UPDATE, DeleteRowsEvent: Op.DELETE}
+
+
+def _images(op: Op, row: Any) -> tuple[Any, Any]:
+    """(before, after) of one decoded row: an UPDATE's comes as the pair."""
+    if op is Op.UPDATE:
+        return row
+    return (None, row) if op is Op.INSERT else (row, None)
+
+
 _TABLE_IDS_KEPT = 4096
 _FL_STANDALONE = 1  # MariaDB GTID flag: the group is one statement with no COMMIT (DDL)
 # A DML statement logged as text: a session ran with binlog_format=STATEMENT or MIXED.
@@ -164,11 +169,9 @@ class BinlogStream:
         if self.tables.explicit_only:
             common["only_schemas"] = sorted({db for db, _ in self.tables.names})
             common["only_tables"] = sorted({t for _, t in self.tables.names})
-        # The library's own event objects for every event when the C decoder is off.
-        reader = LeanStreamReader if binlog_native.enabled else BinLogStreamReader
         if pos.file is not None:
-            return reader(log_file=pos.file, log_pos=pos.pos, **common)
-        return reader(auto_position=pos.gtid, is_mariadb=True, **common)
+            return LeanStreamReader(log_file=pos.file, log_pos=pos.pos, **common)
+        return LeanStreamReader(auto_position=pos.gtid, is_mariadb=True, **common)
 
     def close(self) -> None:
         if self._reader is not None:
@@ -343,19 +346,24 @@ class BinlogStream:
             return
         name = f"{db}.{table}"
         where = f"{self._file}:{start}"
+        if type(ev) is not LeanRows:  # the lean reader frames every rows event it keeps
+            raise TaskFailed(
+                f"binlogreader: the {op.value} event of {name} at {where} was not framed "
+                "for Sluice's row decoder"
+            )
+        if ev.problem is not None:
+            raise TaskFailed(
+                f"binlogreader: cannot decode the {op.value} event of {name} at {where}: it "
+                f"has {ev.problem}; nothing from this transaction on is captured"
+            )
         try:
             at = (self._file or "", start)
             map_table = ev.table_map[ev.table_id]
             mapped = self._nullable.get(ev.table_id)
             nullable = mapped[1] if mapped is not None and mapped[0] is map_table else None
-            tracked = self.tracker.for_event(db, table, map_table, at, nullable)
-            if type(ev) is LeanRows:
-                native = lean_rows(ev, tracked.schema)
-                if native is None:  # no C plan for this table: the library's event after all
-                    ev = ev.materialize()
-            else:
-                native = fast_rows(ev, tracked.schema)  # row tuples decoded in C, or None
-            rows = ev.rows if native is None else native
+            schema = self.tracker.for_event(db, table, map_table, at, nullable).schema
+            plan = table_plan(ev.columns, schema)
+            rows = decode_rows(plan, ev.data, ev.start, ev.end, 2 if op is Op.UPDATE else 1)
         except (pymysql.MySQLError, OSError):
             raise
         except Exception as e:  # noqa: BLE001 - anything the decoder trips on
@@ -363,38 +371,15 @@ class BinlogStream:
                 f"binlogreader: cannot decode the {op.value} event of {name} at {where}: "
                 f"{type(e).__name__}: {e}"
             ) from e
-        schema, convert = tracked.schema, tracked.convert
         ts_ms = ev.timestamp * 1000
-        if native is not None and not self.skip:
-            self._native_events(op, schema, native, start, ts_ms)
+        if not self.skip:
+            self._events(op, schema, rows, start, ts_ms)
             return
         position = (self._file or "", start)
         txn = self._txn
         for j, row in enumerate(rows):
-            before: tuple[Any, ...] | None = None
-            after: tuple[Any, ...] | None = None
-            try:
-                if native is not None:  # converted already; an UPDATE's is (before, after)
-                    if op is Op.UPDATE:
-                        before, after = row
-                    elif op is Op.INSERT:
-                        after = row
-                    else:
-                        before = row
-                elif op is Op.UPDATE:
-                    before = convert(row["before_values"], row["before_none_sources"])
-                    after = convert(row["after_values"], row["after_none_sources"])
-                elif op is Op.INSERT:
-                    after = convert(row["values"], row["none_sources"])
-                else:
-                    before = convert(row["values"], row["none_sources"])
-            except Exception as e:  # noqa: BLE001
-                raise TaskFailed(
-                    f"binlogreader: cannot convert row {j} of the {op.value} event of {name} "
-                    f"at {where} (schema version {schema.version}: "
-                    f"{', '.join(schema.column_names)}): {type(e).__name__}: {e}"
-                ) from e
-            if self.skip and all(
+            before, after = _images(op, row)
+            if all(
                 self.skip.covers(name, row_key(schema, image), position)
                 for image in (before, after)
                 if image is not None
@@ -406,21 +391,14 @@ class BinlogStream:
             )
             txn.events.append(new_row_event(op, schema, before, after, source, ts_ms))
 
-    def _native_events(
-        self, op: Op, schema: TableSchema, rows: list[Any], start: int, ts_ms: int
-    ) -> None:
-        """Rows the C decoder converted already (an UPDATE's as (before, after)), straight to
-        events through the positional constructors: a frozen dataclass's ``__init__`` was a
-        fifth of a capturing reader's time."""
+    def _events(self, op: Op, schema: TableSchema, rows: list[Any], start: int, ts_ms: int) -> None:
+        """Decoded rows (an UPDATE's as (before, after)) straight to events through the
+        positional constructors: a frozen dataclass's ``__init__`` was a fifth of a
+        capturing reader's time."""
         task, file, gtid, seq = self.task, self._file, self._txn.gtid, self.seq
         append = self._txn.events.append
         for j, row in enumerate(rows):
-            if op is Op.UPDATE:
-                before, after = row
-            elif op is Op.INSERT:
-                before, after = None, row
-            else:
-                before, after = row, None
+            before, after = _images(op, row)
             seq += 1
             source = new_source_position(task, None, None, file, start, gtid, j, seq)
             append(new_row_event(op, schema, before, after, source, ts_ms))

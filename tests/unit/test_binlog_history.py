@@ -15,7 +15,6 @@ from sink_connectors.mysql.evolve import plan_change, plan_create
 from source_connectors.mysql.binlog_history import HistoryEntry, SchemaHistory, history_topic
 from source_connectors.mysql.binlog_schema import SchemaTracker, TrackedTable
 from source_connectors.mysql.binlog_table_map import mismatch
-from source_connectors.mysql.binlog_values import row_converter
 
 
 def table(*columns: Column, key: tuple[str, ...] = ("id",), db: str = "db") -> TableSchema:
@@ -204,7 +203,7 @@ def test_a_dropped_table_has_no_schema_after_its_drop():
     tracker = tracker_with(AS_INT)
     assert tracker.history is not None
     tracker.history.record = tracker.history._add  # type: ignore[method-assign]  # no Kafka
-    tracker.tables[("db", "t")] = TrackedTable(AS_VARCHAR, row_converter(AS_VARCHAR))
+    tracker.tables[("db", "t")] = TrackedTable(AS_VARCHAR)
     got = tracker.after_ddl("db", "t", ("binlog.000003", 50), "0-1-11", "DROP TABLE t", True)
     assert got is None and ("db", "t") not in tracker.tables
     assert tracker._load.loads == 0  # type: ignore[attr-defined]

@@ -1,13 +1,13 @@
-"""The binlog reader's pieces without servers: value repair, exact temporal decoding,
-transaction-boundary batching, DDL parsing, table filters, skip lists, config and messages."""
+"""The binlog reader's pieces without servers: transaction-boundary batching, DDL parsing,
+table filters, skip lists, config and messages (row values: ``test_binlog_rows.py``)."""
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from pymysqlreplication.constants import FIELD_TYPE
 from pymysqlreplication.event import MariadbGtidEvent, QueryEvent, RotateEvent, XidEvent
 from pymysqlreplication.row_event import DeleteRowsEvent, UpdateRowsEvent, WriteRowsEvent
 
@@ -15,8 +15,8 @@ from coordinator.errors import ConfigError
 from coordinator.job import JobConfigError, build_job
 from schemas.events import Op, SchemaChange
 from schemas.table import Column, TableSchema
-from source_connectors.mysql import binlog_values as values
 from source_connectors.mysql.binlog_config import BinlogReaderConfig
+from source_connectors.mysql.binlog_lean import LeanRows
 from source_connectors.mysql.binlog_schema import TableFilter, TrackedTable, ddl_tables
 from source_connectors.mysql.binlog_server import settings_problem
 from source_connectors.mysql.binlog_snapshot import SkipList
@@ -26,144 +26,6 @@ from source_connectors.mysql.binlog_stream import BinlogStream, StreamPosition
 def col(name: str, column_type: str, **kw: Any) -> Column:
     data_type = column_type.split("(")[0].split(" ")[0].lower()
     return Column(name, data_type, column_type, **kw)
-
-
-# --- values ------------------------------------------------------------------------------------
-
-
-def test_row_converter_gives_pymysql_values():
-    table = TableSchema(
-        "db",
-        "t",
-        (
-            col("id", "bigint unsigned"),
-            col("u8", "tinyint unsigned"),
-            col("st", "set('a','b','c')"),
-            col("st0", "set('a','b')"),
-            col("bits", "bit(10)"),
-            col("bn", "binary(4)"),
-            col("vb", "varbinary(8)"),
-            col("yr", "year"),
-            col("ts", "timestamp(3)", datetime_precision=3),
-            col("vc", "varchar(10)"),
-        ),
-    )
-    convert = values.row_converter(table)
-    row = {
-        "id": -1,  # an unsigned BIGINT the library read as signed
-        "u8": 255,
-        "st": {"c", "a"},
-        "st0": None,
-        "bits": "1000000001",
-        "bn": b"\x01",
-        "vb": "",
-        "yr": 1900,
-        "ts": datetime(1970, 1, 1),
-        "vc": "x",
-    }
-    got = convert(row, {"st0": "empty set"})
-    assert got == (
-        2**64 - 1,
-        255,
-        "a,c",
-        "",
-        b"\x02\x01",
-        b"\x01\x00\x00\x00",
-        b"",
-        0,
-        "0000-00-00 00:00:00.000",
-        "x",
-    )
-    # NULL stays NULL, an empty SET only when the library says so
-    assert convert(dict.fromkeys(row), {})[3] is None
-
-
-def test_row_converter_refuses_a_row_of_another_width():
-    convert = values.row_converter(TableSchema("db", "t", (col("a", "int"),)))
-    with pytest.raises(ValueError, match="2 columns, table has 1"):
-        convert({"a": 1, "b": 2}, {})
-
-
-class FakePacket:
-    def __init__(self, data: bytes) -> None:
-        self.data, self.at = data, 0
-
-    def read(self, n: int) -> bytes:
-        chunk = self.data[self.at : self.at + n]
-        self.at += n
-        return chunk
-
-    def read_uint24(self) -> int:
-        return int.from_bytes(self.read(3), "little")
-
-
-def decode(fn: Any, data: bytes, fsp: int | None = None) -> Any:
-    event = SimpleNamespace(packet=FakePacket(data))
-    result = fn(event) if fsp is None else fn(event, SimpleNamespace(fsp=fsp))
-    assert event.packet.at == len(data), "read exactly the value's bytes"
-    return result
-
-
-def time2_bytes(value: timedelta, fsp: int) -> bytes:
-    """MySQL's my_time_packed_to_binary (sql-common/my_time.c)."""
-    micros = abs(value) // timedelta(microseconds=1)
-    seconds, frac = divmod(micros, 10**6)
-    hms = (seconds // 3600) << 12 | (seconds // 60 % 60) << 6 | seconds % 60
-    packed = (hms << 24) + frac
-    packed = -packed if value < timedelta(0) else packed
-    size = (fsp + 1) // 2
-    if size == 3:
-        return (packed + 0x800000000000).to_bytes(6, "big")
-    intpart = packed >> 24  # arithmetic: floor
-    rest = abs(packed) % (1 << 24) * (-1 if packed < 0 else 1)  # C's %: sign of the dividend
-    out = (intpart + 0x800000).to_bytes(3, "big")
-    if size == 1:
-        out += (rest // 10000 if rest >= 0 else -(-rest // 10000)).to_bytes(1, "big", signed=True)
-    elif size == 2:
-        out += (rest // 100 if rest >= 0 else -(-rest // 100)).to_bytes(2, "big", signed=True)
-    return out
-
-
-@pytest.mark.parametrize("fsp", [0, 1, 2, 3, 4, 5, 6])
-@pytest.mark.parametrize(
-    "text",
-    ["00:00:00", "838:59:59", "-838:59:59", "-00:00:00.5", "-01:02:03.25", "12:34:56.78"],
-)
-def test_time2_decodes_negative_fractions_exactly(text: str, fsp: int):
-    sign = -1 if text.startswith("-") else 1
-    h, m, s = text.lstrip("-").split(":")
-    value = sign * timedelta(hours=int(h), minutes=int(m), seconds=float(s))
-    value = sign * timedelta(microseconds=round(abs(value) / timedelta(microseconds=10 ** (6 - fsp))) * 10 ** (6 - fsp))  # fmt: skip
-    assert decode(values._read_time2, time2_bytes(value, fsp), fsp) == value
-
-
-def test_time2_smallest_negative_fraction():
-    tiny = timedelta(microseconds=-1)
-    assert decode(values._read_time2, time2_bytes(tiny, 6), 6) == tiny
-
-
-def date_bytes(y: int, m: int, d: int) -> bytes:
-    return (y << 9 | m << 5 | d).to_bytes(3, "little")
-
-
-def test_dates_keep_zero_and_partial_values_as_text():
-    assert decode(values._read_date, date_bytes(2024, 2, 29)) == date(2024, 2, 29)
-    assert decode(values._read_date, date_bytes(0, 0, 0)) == "0000-00-00"
-    assert decode(values._read_date, date_bytes(2020, 5, 0)) == "2020-05-00"
-
-
-def datetime2_bytes(y: int, mo: int, d: int, h: int, mi: int, s: int, frac: bytes) -> bytes:
-    raw = (y * 13 + mo) << 22 | d << 17 | h << 12 | mi << 6 | s
-    return (raw + 0x8000000000).to_bytes(5, "big") + frac
-
-
-def test_datetime2_exact_and_zero():
-    ok = datetime2_bytes(9999, 12, 31, 23, 59, 59, (999999).to_bytes(3, "big"))
-    assert decode(values._read_datetime2, ok, 6) == datetime(9999, 12, 31, 23, 59, 59, 999999)
-    zero = datetime2_bytes(0, 0, 0, 0, 0, 0, (0).to_bytes(2, "big"))
-    assert decode(values._read_datetime2, zero, 3) == "0000-00-00 00:00:00.000"
-    partial = datetime2_bytes(2020, 1, 0, 1, 2, 3, b"")
-    assert decode(values._read_datetime2, partial, 0) == "2020-01-00 01:02:03"
 
 
 # --- transaction boundaries -------------------------------------------------------------------
@@ -185,23 +47,37 @@ def gtid(end: int, seq: int, flags: int = 0) -> Any:
     return event(MariadbGtidEvent, end, gtid=f"0-1-{seq}", flags=flags)
 
 
-def rows(cls: type, end: int, *images: Any, table: str = "t") -> Any:
-    key = "values" if cls is not UpdateRowsEvent else None
-    data = []
-    for image in images:
-        if key:
-            data.append({key: dict(zip(("id", "v"), image, strict=True)), "none_sources": {}})
-        else:
-            before, after = image
-            data.append(
-                {
-                    "before_values": dict(zip(("id", "v"), before, strict=True)),
-                    "before_none_sources": {},
-                    "after_values": dict(zip(("id", "v"), after, strict=True)),
-                    "after_none_sources": {},
-                }
-            )
-    return event(cls, end, schema="db", table=table, table_id=1, table_map={1: None}, rows=data)
+# The TABLE_MAP of TABLE, as mysql-replication parses it.
+MAP_TABLE = SimpleNamespace(
+    schema="db",
+    table="t",
+    columns=[
+        SimpleNamespace(name="id", type=FIELD_TYPE.LONG, unsigned=False),
+        SimpleNamespace(
+            name="v", type=FIELD_TYPE.VARCHAR, max_length=40, character_set_name="utf8mb4"
+        ),
+    ],
+)
+
+
+def image(row: tuple[int, str | None]) -> bytes:
+    """A row image of TABLE: the null bitmap, INT as 4 bytes, VARCHAR as length + UTF-8."""
+    key, text = row
+    body = key.to_bytes(4, "little", signed=True)
+    if text is None:
+        return b"\x02" + body
+    return b"\x00" + body + bytes([len(text.encode())]) + text.encode()
+
+
+def rows(cls: type, end: int, *images: Any, table: str = "t") -> LeanRows:
+    """A rows event as the lean reader frames it: where its row images are."""
+    mapped = SimpleNamespace(**{**vars(MAP_TABLE), "table": table})
+    ev = LeanRows(cls, 1, {1: mapped}, mapped)
+    ev.timestamp, ev.log_pos, ev.event_size = 1_700_000_000, end, 10
+    flat = [i for pair in images for i in pair] if cls is UpdateRowsEvent else list(images)
+    ev.data = b"header" + b"".join(image(i) for i in flat) + b"CRC!"
+    ev.start, ev.end = 6, len(ev.data) - 4
+    return ev
 
 
 def query(end: int, text: str) -> Any:
@@ -216,7 +92,7 @@ class FakeTracker:
     def for_event(
         self, db: str, table: str, map_table: Any, at: Any = None, nullable: Any = None
     ) -> TrackedTable:
-        return TrackedTable(TABLE, values.row_converter(TABLE))
+        return TrackedTable(TABLE)
 
     def after_ddl(self, db: str, table: str, *_position: Any) -> TableSchema:
         self.version += 1
