@@ -9,7 +9,7 @@ export PIP_CACHE_DIR := $(CURDIR)/.cache/pip
 .PHONY: install demo test test-large lint unit chaos bench up down status clean
 
 # C sources too: a changed codec is rebuilt in place by the editable install.
-$(BIN)/sluice-installed: pyproject.toml setup.py $(wildcard schemas/*.c source_connectors/mysql/*.c sink_connectors/mysql/*.c)
+$(BIN)/sluice-installed: pyproject.toml setup.py $(wildcard schemas/*.c schemas/*.h source_connectors/mysql/*.c sink_connectors/mysql/*.c)
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Sluice needs Python 3.11+, found " + sys.version' 
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip==25.3

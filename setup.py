@@ -9,22 +9,23 @@ from setuptools import Extension, setup
 
 _FLAGS = ["-O2", "-std=c11", "-Wall", "-Wno-unused-function"]
 
+
+def _extension(module: str) -> Extension:
+    """``a.b._c`` built from ``a/b/_c.c``; sluice_buf.h (schemas/) is shared by all."""
+    return Extension(
+        module,
+        [module.replace(".", "/") + ".c"],
+        optional=True,
+        extra_compile_args=_FLAGS,
+        include_dirs=["schemas"],
+        depends=["schemas/sluice_buf.h"],
+    )
+
+
 setup(
     ext_modules=[
-        Extension(
-            "schemas._rowcodec", ["schemas/_rowcodec.c"], optional=True, extra_compile_args=_FLAGS
-        ),
-        Extension(
-            "source_connectors.mysql._binlog_rows",
-            ["source_connectors/mysql/_binlog_rows.c"],
-            optional=True,
-            extra_compile_args=_FLAGS,
-        ),
-        Extension(
-            "sink_connectors.mysql._sqltext",
-            ["sink_connectors/mysql/_sqltext.c"],
-            optional=True,
-            extra_compile_args=_FLAGS,
-        ),
+        _extension("schemas._rowcodec"),
+        _extension("source_connectors.mysql._binlog_rows"),
+        _extension("sink_connectors.mysql._sqltext"),
     ]
 )

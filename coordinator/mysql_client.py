@@ -123,6 +123,19 @@ def column_by_name(columns: tuple[str, ...] | list[str], name: str) -> str | Non
     return found[0] if len(found) == 1 else None
 
 
+def columns_named(names: list[str], table: Any, where: str) -> list[str]:
+    """``names`` (a job's ``column`` list) in ``table``'s own spelling; one line naming
+    ``where``, the unknown names and the table's columns if any is not there."""
+    real = [column_by_name(table.column_names, n) for n in names]
+    unknown = [n for n, r in zip(names, real, strict=True) if r is None]
+    if unknown:
+        raise ConfigError(
+            f"{where}.column: {', '.join(map(repr, unknown))} not in table "
+            f"{table.qualified_name} (columns: {', '.join(table.column_names)})"
+        )
+    return [r for r in real if r is not None]
+
+
 def quote_ident(name: str) -> str:
     return "`" + name.replace("`", "``") + "`"
 

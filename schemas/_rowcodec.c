@@ -31,6 +31,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "sluice_buf.h"
+
 enum Kind { K_OTHER = 0, K_LONG, K_DOUBLE, K_FLOAT, K_STRING, K_BYTES, K_DATE, K_DATETIME, K_TIME };
 
 typedef struct {
@@ -63,46 +65,9 @@ static PyObject *s_table, *s_op, *s_before, *s_after, *s_source, *s_ts_ms, *s_ta
 
 /* --- output buffer ---------------------------------------------------------------------- */
 
-typedef struct {
-    char *data;
-    Py_ssize_t len, cap;
-    char local[512];
-} Buf;
-
-static int buf_reserve(Buf *b, Py_ssize_t more) {
-    if (b->len + more <= b->cap) return 0;
-    Py_ssize_t cap = b->cap * 2;
-    while (cap < b->len + more) cap *= 2;
-    char *data;
-    if (b->data == b->local) {
-        data = PyMem_Malloc(cap);
-        if (data) memcpy(data, b->local, b->len);
-    } else {
-        data = PyMem_Realloc(b->data, cap);
-    }
-    if (!data) {
-        PyErr_NoMemory();
-        return -1;
-    }
-    b->data = data;
-    b->cap = cap;
-    return 0;
-}
-
-static void buf_free(Buf *b) {
-    if (b->data != b->local) PyMem_Free(b->data);
-}
-
 static inline int put_byte(Buf *b, unsigned char c) {
     if (buf_reserve(b, 1) < 0) return -1;
     b->data[b->len++] = (char)c;
-    return 0;
-}
-
-static inline int put_raw(Buf *b, const char *p, Py_ssize_t n) {
-    if (buf_reserve(b, n) < 0) return -1;
-    memcpy(b->data + b->len, p, n);
-    b->len += n;
     return 0;
 }
 
@@ -156,7 +121,7 @@ static int put_python(Buf *b, const Column *c, PyObject *value) {
         PyErr_SetString(PyExc_TypeError, "a value encoder returned no bytes");
         return -1;
     }
-    int r = put_raw(b, PyBytes_AS_STRING(out), PyBytes_GET_SIZE(out));
+    int r = buf_put(b, PyBytes_AS_STRING(out), PyBytes_GET_SIZE(out));
     Py_DECREF(out);
     return r;
 }
@@ -193,13 +158,13 @@ static int put_value(Buf *b, const Column *c, PyObject *v) {
             const char *s = PyUnicode_AsUTF8AndSize(v, &size);
             if (!s) return -1; /* lone surrogates: UnicodeEncodeError, as str.encode() */
             if (put_long(b, size) < 0) return -1;
-            return put_raw(b, s, size);
+            return buf_put(b, s, size);
         }
         break;
     case K_BYTES:
         if (PyBytes_CheckExact(v)) {
             if (put_long(b, PyBytes_GET_SIZE(v)) < 0) return -1;
-            return put_raw(b, PyBytes_AS_STRING(v), PyBytes_GET_SIZE(v));
+            return buf_put(b, PyBytes_AS_STRING(v), PyBytes_GET_SIZE(v));
         }
         break;
     case K_DATE:
@@ -255,7 +220,7 @@ static int put_values(Buf *b, RowPlan *self, PyObject *values) {
             const char *s = PyUnicode_AsUTF8AndSize(v, &size);
             r = (!s || put_byte(b, 2 * first + 2) < 0 || put_long(b, size) < 0)
                     ? -1
-                    : put_raw(b, s, size);
+                    : buf_put(b, s, size);
         } else if (c->nullable || c->string_branch) {
             r = put_byte(b, 2 * first) < 0 ? -1 : put_value(b, c, v);
         } else {
@@ -272,9 +237,7 @@ static int put_values(Buf *b, RowPlan *self, PyObject *values) {
 
 static PyObject *RowPlan_encode(RowPlan *self, PyObject *values) {
     Buf b;
-    b.len = 0;
-    b.cap = sizeof(b.local);
-    b.data = b.local;
+    buf_init(&b);
     if (put_values(&b, self, values) < 0) {
         buf_free(&b);
         return NULL;
@@ -295,7 +258,7 @@ static int put_opt_str(Buf *b, PyObject *v, int optional) {
     if (!s) return -1;
     if (optional && put_byte(b, 2) < 0) return -1;
     if (put_long(b, size) < 0) return -1;
-    return put_raw(b, s, size);
+    return buf_put(b, s, size);
 }
 
 static int put_opt_long(Buf *b, PyObject *v, int optional) {
@@ -323,9 +286,7 @@ static PyObject *RowPlan_encode_event(RowPlan *self, PyObject *args) {
                               s_pos, s_gtid, s_row, s_seq};
     PyObject *out = NULL;
     Buf b;
-    b.len = 0;
-    b.cap = sizeof(b.local);
-    b.data = b.local;
+    buf_init(&b);
     int r = 0;
     for (int i = 0; i < 5 && r == 0; i++)
         if (!(f[i] = PyObject_GetAttr(event, names[i]))) r = -1;
@@ -337,7 +298,7 @@ static PyObject *RowPlan_encode_event(RowPlan *self, PyObject *args) {
         if (!PyErr_Occurred()) r = 1;
         goto done;
     }
-    if ((r = put_raw(&b, PyBytes_AS_STRING(header), PyBytes_GET_SIZE(header))) != 0) goto done;
+    if ((r = buf_put(&b, PyBytes_AS_STRING(header), PyBytes_GET_SIZE(header))) != 0) goto done;
     if ((r = put_opt_long(&b, op, 0)) != 0) goto done;
     for (int i = 1; i <= 2; i++) { /* before, after: ["null", row] */
         if (f[i] == Py_None) {
@@ -363,14 +324,14 @@ static PyObject *RowPlan_encode_event(RowPlan *self, PyObject *args) {
         long long seq = PyLong_AsLongLong(src[7]);
         char digits[24];
         int n = snprintf(digits, sizeof digits, "%lld", seq);
-        if (!task || (r = put_long(&b, size + 1 + n)) != 0 || (r = put_raw(&b, task, size)) != 0 ||
-            (r = put_byte(&b, ':')) != 0 || (r = put_raw(&b, digits, n)) != 0) {
+        if (!task || (r = put_long(&b, size + 1 + n)) != 0 || (r = buf_put(&b, task, size)) != 0 ||
+            (r = put_byte(&b, ':')) != 0 || (r = buf_put(&b, digits, n)) != 0) {
             if (!task) r = -1;
             goto done;
         }
     }
     if ((r = put_opt_long(&b, f[4], 0)) != 0) goto done;
-    r = put_raw(&b, PyBytes_AS_STRING(self->tail), PyBytes_GET_SIZE(self->tail));
+    r = buf_put(&b, PyBytes_AS_STRING(self->tail), PyBytes_GET_SIZE(self->tail));
 done:
     if (r == 0) out = PyBytes_FromStringAndSize(b.data, b.len);
     else if (r > 0) out = Py_NewRef(Py_NotImplemented);

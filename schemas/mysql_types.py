@@ -119,46 +119,56 @@ def mysql_declaration(lt: LogicalType) -> str:
     For a column another family described: ``uuid`` → ``char(36)``, an unbounded string →
     ``longtext``, an array or interval → its text in ``longtext``.
     """
+    data_type, rest = _declare(lt)
+    return data_type + rest
+
+
+def _declare(lt: LogicalType) -> tuple[str, str]:
+    """:func:`mysql_declaration` as (DATA_TYPE, what follows it in COLUMN_TYPE)."""
     k = lt.kind
     if k == t.INT:
         assert lt.bits is not None
-        return _INT_NAMES[lt.bits] + ("" if lt.signed else " unsigned")
+        return _INT_NAMES[lt.bits], "" if lt.signed else " unsigned"
     if k == t.DECIMAL:
         if (lt.precision or 0) <= 65 and (lt.scale or 0) <= 30:
-            return f"decimal({lt.precision},{lt.scale})"
-        return "longtext"  # beyond MySQL's DECIMAL(65,30): kept as text
+            return "decimal", f"({lt.precision},{lt.scale})"
+        return "longtext", ""  # beyond MySQL's DECIMAL(65,30): kept as text
     if k == t.FLOAT32:
-        return "float"
+        return "float", ""
     if k == t.FLOAT64:
-        return "double"
+        return "double", ""
     if k == t.BOOLEAN:
-        return "tinyint(1)"
+        return "tinyint", "(1)"
     if k == t.STRING:  # a row's VARCHARs share 65,535 bytes: longer ones become TEXT
         if lt.length is not None and lt.length <= 255:
-            return f"varchar({lt.length})"
-        return _sized("text", None if lt.length is None else 4 * lt.length)  # utf8mb4
+            return "varchar", f"({lt.length})"
+        return _sized("text", None if lt.length is None else 4 * lt.length), ""  # utf8mb4
     if k == t.BYTES:
         if lt.length is not None and lt.length <= 255:
-            return f"varbinary({lt.length})"
-        return _sized("blob", lt.length)
+            return "varbinary", f"({lt.length})"
+        return _sized("blob", lt.length), ""
+    fraction = f"({lt.fsp})" if lt.fsp else ""
     if k == t.DATE:
-        return "date"
+        return "date", ""
     if k == t.TIME:
-        return f"time({lt.fsp})" if lt.fsp else "time"
-    if k == t.TIMESTAMP:
-        return f"datetime({lt.fsp})" if lt.fsp else "datetime"
-    if k == t.TIMESTAMP_TZ:  # an instant in UTC; DATETIME has the wider range
-        return f"datetime({lt.fsp})" if lt.fsp else "datetime"
+        return "time", fraction
+    if k in (t.TIMESTAMP, t.TIMESTAMP_TZ):  # with a zone: an instant in UTC (DATETIME's range)
+        return "datetime", fraction
     if k == t.UUID:
-        return "char(36)"
+        return "char", "(36)"
     if k == t.JSON:
-        return "longtext"
+        return "longtext", ""
     if k in (t.ENUM, t.SET):
         members = ",".join("'" + s.replace("'", "''") + "'" for s in lt.symbols or ())
-        return f"{k}({members})"
+        return k, f"({members})"
     if k == t.BIT:
-        return f"bit({lt.bits})" if (lt.bits or 0) <= 64 else "longblob"
-    return "longtext"  # numeric, interval, array, opaque: the source's text
+        return ("bit", f"({lt.bits})") if (lt.bits or 0) <= 64 else ("longblob", "")
+    return "longtext", ""  # numeric, interval, array, opaque: the source's text
+
+
+_CHARACTER_TYPES = frozenset(
+    {"char", "varchar", "tinytext", "text", "mediumtext", "longtext", "enum", "set"}
+)
 
 
 def as_mysql(col: Column) -> Column:
@@ -168,17 +178,18 @@ def as_mysql(col: Column) -> Column:
 
     if col.dialect == MYSQL:
         return col
-    declaration = mysql_declaration(col.logical)
     lt = col.logical
+    data_type, rest = _declare(lt)
+    decimal = data_type == "decimal"
     return Column(
         name=col.name,
-        data_type=declaration.split("(")[0].split(" ")[0],
-        column_type=declaration,
+        data_type=data_type,
+        column_type=data_type + rest,
         nullable=col.nullable,
-        numeric_precision=lt.precision if declaration.startswith("decimal") else None,
-        numeric_scale=lt.scale if declaration.startswith("decimal") else None,
+        numeric_precision=lt.precision if decimal else None,
+        numeric_scale=lt.scale if decimal else None,
         datetime_precision=lt.fsp if lt.kind in t.TEMPORAL else None,
-        character_set="utf8mb4" if "text" in declaration or "char" in declaration else None,
+        character_set="utf8mb4" if data_type in _CHARACTER_TYPES else None,
         logical=lt,
     )
 

@@ -20,41 +20,15 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "sluice_buf.h"
+
 static PyObject *decimal_type; /* decimal.Decimal, set by configure() */
 static PyObject *format_f;     /* "f" */
-
-typedef struct {
-    char *data;
-    Py_ssize_t len, cap;
-    char local[1024];
-} Buf;
-
-static int reserve(Buf *b, Py_ssize_t more) {
-    if (b->len + more <= b->cap) return 0;
-    Py_ssize_t cap = b->cap * 2;
-    while (cap < b->len + more) cap *= 2;
-    char *data = b->data == b->local ? PyMem_Malloc(cap) : PyMem_Realloc(b->data, cap);
-    if (!data) {
-        PyErr_NoMemory();
-        return -1;
-    }
-    if (b->data == b->local) memcpy(data, b->local, b->len);
-    b->data = data;
-    b->cap = cap;
-    return 0;
-}
-
-static int put(Buf *b, const char *p, Py_ssize_t n) {
-    if (reserve(b, n) < 0) return -1;
-    memcpy(b->data + b->len, p, n);
-    b->len += n;
-    return 0;
-}
 
 static int put_str_object(Buf *b, PyObject *s) {
     Py_ssize_t n;
     const char *p = PyUnicode_AsUTF8AndSize(s, &n);
-    return p ? put(b, p, n) : -1;
+    return p ? buf_put(b, p, n) : -1;
 }
 
 static int put_quoted(Buf *b, PyObject *s, int no_backslash) {
@@ -64,7 +38,7 @@ static int put_quoted(Buf *b, PyObject *s, int no_backslash) {
         PyErr_Clear();
         return 1;
     }
-    if (reserve(b, 2 * n + 2) < 0) return -1; /* every byte escaped at worst */
+    if (buf_reserve(b, 2 * n + 2) < 0) return -1; /* every byte escaped at worst */
     char *o = b->data + b->len;
     *o++ = '\'';
     for (Py_ssize_t i = 0; i < n; i++) {
@@ -92,12 +66,12 @@ static int put_quoted(Buf *b, PyObject *s, int no_backslash) {
 
 static int put_value(Buf *b, PyObject *v, PyObject *lit, int no_backslash) {
     char tmp[64];
-    if (v == Py_None) return put(b, "NULL", 4);
+    if (v == Py_None) return buf_put(b, "NULL", 4);
     if (PyLong_CheckExact(v)) {
         int overflow;
         long long n = PyLong_AsLongLongAndOverflow(v, &overflow);
         if (!overflow && !(n == -1 && PyErr_Occurred()))
-            return put(b, tmp, snprintf(tmp, sizeof tmp, "%lld", n));
+            return buf_put(b, tmp, snprintf(tmp, sizeof tmp, "%lld", n));
         PyErr_Clear();
         PyObject *s = PyObject_Str(v);
         if (!s) return -1;
@@ -117,7 +91,7 @@ static int put_value(Buf *b, PyObject *v, PyObject *lit, int no_backslash) {
                          PyDateTime_DATE_GET_SECOND(v));
         if (us) n += snprintf(tmp + n, sizeof tmp - n, ".%06d", us);
         tmp[n++] = '\'';
-        return put(b, tmp, n);
+        return buf_put(b, tmp, n);
     }
     PyObject *s;
     if (decimal_type && Py_IS_TYPE(v, (PyTypeObject *)decimal_type))
@@ -143,9 +117,9 @@ static PyObject *row_text(PyObject *self, PyObject *args) {
         return NULL;
     Py_ssize_t n = index == Py_None ? PyTuple_GET_SIZE(values) : PyTuple_Size(index);
     if (n < 0) return NULL;
-    Buf b = {.len = 0, .cap = sizeof(b.local)};
-    b.data = b.local;
-    int r = put(&b, "(", 1);
+    Buf b;
+    buf_init(&b);
+    int r = buf_put(&b, "(", 1);
     for (Py_ssize_t i = 0; r == 0 && i < n; i++) {
         Py_ssize_t at = i;
         if (index != Py_None) {
@@ -156,12 +130,12 @@ static PyObject *row_text(PyObject *self, PyObject *args) {
                 break;
             }
         }
-        if (i && put(&b, ",", 1) < 0) r = -1;
+        if (i && buf_put(&b, ",", 1) < 0) r = -1;
         else r = put_value(&b, PyTuple_GET_ITEM(values, at), lit, no_backslash);
     }
-    if (r == 0) r = put(&b, ")", 1);
+    if (r == 0) r = buf_put(&b, ")", 1);
     PyObject *out = r == 0 ? PyUnicode_DecodeUTF8(b.data, b.len, NULL) : NULL;
-    if (b.data != b.local) PyMem_Free(b.data);
+    buf_free(&b);
     return out;
 }
 

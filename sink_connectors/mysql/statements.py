@@ -24,7 +24,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from coordinator.errors import ConfigError
-from coordinator.mysql_client import column_by_name, qualified, quote_ident
+from coordinator.mysql_client import column_by_name, columns_named, qualified, quote_ident
 from schemas import types
 from schemas.events import Op, RowEvent
 from schemas.native import load
@@ -112,14 +112,7 @@ def map_columns(
     asked = list(writer_columns) if writer_columns else list(source.column_names)
     # MySQL matches column names case-insensitively: so does the mapping; SQL uses the
     # target's own spelling.
-    resolved = [column_by_name(target.column_names, n) for n in asked]
-    unknown = [n for n, r in zip(asked, resolved, strict=True) if r is None]
-    if unknown:
-        raise ConfigError(
-            f"{where}.column: {', '.join(map(repr, unknown))} not in target table "
-            f"{target.qualified_name} (columns: {', '.join(target.column_names)})"
-        )
-    names = [r for r in resolved if r is not None]
+    names = columns_named(asked, target, where)
     index = source_indexes(
         source, [column_by_name(source.column_names, n) or n for n in asked], where
     )

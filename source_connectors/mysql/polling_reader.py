@@ -14,7 +14,7 @@ import pymysql
 
 from coordinator.mysql_client import sql_failure
 from schemas.events import Op, RowEvent, SourcePosition
-from source_connectors.base import SourcePartReader
+from source_connectors.mysql.snapshot import MysqlPartReader
 
 if TYPE_CHECKING:
     from source_connectors.mysql.polling import MysqlIncrementalSource
@@ -26,10 +26,12 @@ log = logging.getLogger("sluice.polling")
 IDLE_SLEEP_S = 0.05
 
 
-class IncrementalPartReader(SourcePartReader):
+class IncrementalPartReader(MysqlPartReader):
     """Reads one incremental part. A *round* is one streaming ``SELECT`` from the position
     to the round's upper bound, drained batch by batch; a bounded part is one round, a
     polling part runs a round at every poll that has a safe upper bound."""
+
+    source: MysqlIncrementalSource
 
     def __init__(
         self,
@@ -39,13 +41,9 @@ class IncrementalPartReader(SourcePartReader):
         part: dict[str, Any],
         state: dict[str, str],
     ) -> None:
-        self.source = source
-        self.part_id = part_id
-        self.task = task
+        super().__init__(source, part_id, task)
         self.part = part
         config = source.config
-        self.schema = source._schema
-        assert self.schema is not None
         self.value_idx = self.schema.column_index[source.incre_name]
         self.group_rows = source.tie_break() is None
         self.polling = bool(config.polling)
@@ -72,10 +70,7 @@ class IncrementalPartReader(SourcePartReader):
                 config.pollingSafetyWindow,
                 self.last or config.startLocation or "the first row",
             )
-        self.conn = source._connect(streaming=True)
-        with self.conn.cursor() as cur:
-            # A slow Kafka must not make the server give up on our streaming result.
-            cur.execute("SET SESSION net_write_timeout = 3600")
+        self.conn = source.streaming_connection()
 
     # -- the contract ------------------------------------------------------------------------
     def next_batch(self) -> list[RowEvent] | None:

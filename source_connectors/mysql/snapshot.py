@@ -38,6 +38,7 @@ from coordinator.mysql_client import (
     TRANSIENT_ERRORS,
     check_name,
     column_by_name,
+    columns_named,
     connect,
     qualified,
     query_one,
@@ -92,6 +93,22 @@ class MysqlSnapshotSource(Source):
             read_timeout=self.config.queryTimeOut or None,
             streaming=streaming,
         )
+
+    def streaming_connection(self) -> pymysql.connections.Connection:
+        """A connection for a part's read: rows stream as they are read, and a slow Kafka
+        does not make the server give up on the result."""
+        conn = self._connect(streaming=True)
+        with conn.cursor() as cur:
+            cur.execute("SET SESSION net_write_timeout = 3600")
+        return conn
+
+    @property
+    def table_schema(self) -> TableSchema:
+        """The table read, as :meth:`check` found it."""
+        if self._schema is None:
+            self.check()
+        assert self._schema is not None
+        return self._schema
 
     def check(self) -> None:
         """Everything the read needs, before anything is written: the table and columns,
@@ -166,14 +183,7 @@ class MysqlSnapshotSource(Source):
         names = self.config.column_names
         if names is None:
             return full
-        real = [column_by_name(full.column_names, n) for n in names]
-        missing = [n for n, r in zip(names, real, strict=True) if r is None]
-        if missing:
-            raise ConfigError(
-                f"{self.path}.column: {', '.join(repr(m) for m in missing)} not in table "
-                f"{full.qualified_name} (columns: {', '.join(full.column_names)})"
-            )
-        names = [r for r in real if r is not None]
+        names = columns_named(names, full, self.path)
         return TableSchema(
             database=full.database,
             table=full.table,
@@ -271,7 +281,17 @@ class MysqlSnapshotSource(Source):
         return SnapshotPartReader(self, part_id, task, json.loads(part_id), resume_state or {})
 
 
-class SnapshotPartReader(SourcePartReader):
+class MysqlPartReader(SourcePartReader):
+    """What a reader of one part of a MySQL table holds: its source, part id, task, table."""
+
+    def __init__(self, source: MysqlSnapshotSource, part_id: str, task: str) -> None:
+        self.source = source
+        self.part_id = part_id
+        self.task = task
+        self.schema = source.table_schema
+
+
+class SnapshotPartReader(MysqlPartReader):
     def __init__(
         self,
         source: MysqlSnapshotSource,
@@ -280,21 +300,14 @@ class SnapshotPartReader(SourcePartReader):
         part: dict[str, Any],
         state: dict[str, str],
     ) -> None:
-        self.source = source
-        self.part_id = part_id
-        self.task = task
-        self.schema = source._schema
-        assert self.schema is not None
+        super().__init__(source, part_id, task)
         self.key = source.resume_key()
         self.key_idx = [self.schema.column_index[k] for k in self.key]
         self.seq = int(state.get("seq", 0))
         self.last_key: list[str] | None = json.loads(state["last"]) if "last" in state else None
         self.fetch_size = source.config.fetchSize
-        self.conn = source._connect(streaming=True)
+        self.conn = source.streaming_connection()
         self.conn.decoders.update(fast_rows.FAST_DECODERS)
-        with self.conn.cursor() as cur:
-            # A slow Kafka must not make the server give up on our streaming result.
-            cur.execute("SET SESSION net_write_timeout = 3600")
         self.cursor = self.conn.cursor()
         sql, args = self._query(part)
         try:
@@ -306,7 +319,7 @@ class SnapshotPartReader(SourcePartReader):
 
     def _query(self, part: dict[str, Any]) -> tuple[str, list[Any]]:
         src = self.source
-        cols = ", ".join(select_expr(c) for c in self.schema.columns)  # type: ignore[union-attr]
+        cols = ", ".join(select_expr(c) for c in self.schema.columns)
         conds: list[str] = []
         args: list[Any] = []
         if src.config.where:

@@ -34,6 +34,7 @@ from schemas.table import TableSchema
 from source_connectors.base import Source, SourcePartReader
 from testkit.alltypes import create_all_types
 from testkit.mysql import mysql_connect
+from testkit.sinks import commit_once
 from tests.conformance.cases import (
     SINKS,
     SOURCES,
@@ -242,18 +243,8 @@ def test_a_sink_writes_the_all_types_rows_exactly(
     sink.check_input([table])
     writer = sink.build_writer("writer-0")
     xid = f"sl-{unique_name[-8:]}-writer-0-1"
-    try:
-        writer.recover(f"sl-{unique_name[-8:]}-writer-0-", lambda t: False)
-        writer.begin(xid)
-        assert writer.write(_events(table, rows)) == []
-        assert writer.flush() == []
-        writer.pre_commit(xid, {"t:0": len(rows)})
-        writer.commit(xid)
-    except BaseException:
-        writer.abort()  # an open XA transaction would hold the database the fixture drops
-        raise
-    finally:
-        writer.close()
+    writer.recover(f"sl-{unique_name[-8:]}-writer-0-", lambda t: False)
+    commit_once(writer, xid, _events(table, rows), {"t:0": len(rows)})
     back = sink_case.read_back(table)
     assert_same_rows(back, rows, table)
 

@@ -23,6 +23,7 @@ from schemas.table import Column, TableSchema
 from schemas.types import LogicalType
 from source_connectors.stream import STREAM_TYPES, stream_value
 from testkit.mysql import jdbc_url, mysql_connect, mysql_job, mysql_params
+from testkit.sinks import commit_once
 
 pytestmark = pytest.mark.integration
 
@@ -80,21 +81,11 @@ def test_the_mysql_sink_writes_every_neutral_kind_exactly(mysql_url, mysql_datab
     sink.check()
     writer = sink.build_writer("writer-0")
     xid = f"sl-{unique_name[-8:]}-writer-0-1"
-    try:
-        writer.begin(xid)
-        events = [
-            RowEvent(Op.INSERT, source, None, row, SourcePosition("reader-0", seq=n), 0)
-            for n, row in enumerate(rows)
-        ]
-        assert writer.write(events) == []
-        assert writer.flush() == []
-        writer.pre_commit(xid, {"topic:0": len(rows)})
-        writer.commit(xid)
-    except BaseException:
-        writer.abort()  # else its open XA transaction holds the database the fixture drops
-        raise
-    finally:
-        writer.close()
+    events = [
+        RowEvent(Op.INSERT, source, None, row, SourcePosition("reader-0", seq=n), 0)
+        for n, row in enumerate(rows)
+    ]
+    commit_once(writer, xid, events, {"topic:0": len(rows)})
     with conn.cursor() as cur:
         cur.execute("SELECT * FROM extremes ORDER BY n")
         got = cur.fetchall()

@@ -19,6 +19,7 @@ import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import pytest
 from confluent_kafka import KafkaException
@@ -118,6 +119,27 @@ class PauseAt(Faults):
         if self.due(point):
             self.reached.set()
             assert self.release.wait(10), "the zombie was never released"
+
+    def run_until_paused(self, task: Any) -> None:
+        """Run ``task`` in a thread until it freezes here."""
+        self._outcome: list[BaseException] = []
+
+        def run() -> None:
+            try:
+                task.run()
+            except BaseException as e:  # noqa: BLE001 - wake_up returns it
+                self._outcome.append(e)
+
+        self._thread = threading.Thread(target=run)
+        self._thread.start()
+        assert self.reached.wait(10)
+
+    def wake_up(self) -> BaseException:
+        """Let the frozen task go on; what it ended with (a zombie must fail)."""
+        self.release.set()
+        self._thread.join(10)
+        (error,) = self._outcome
+        return error
 
 
 # -- one job run on the fakes ----------------------------------------------------------------
@@ -474,24 +496,11 @@ def test_a_fenced_zombie_writer_cannot_decide(run: JobRun) -> None:
     # refused and nothing of it shows.
     run.read_all()
     pause = PauseAt("before_kafka_commit", 2)
-    zombie = run.writer(pause)
-    outcome: list[BaseException] = []
-
-    def zombie_run() -> None:
-        try:
-            zombie.run()
-        except BaseException as e:  # noqa: BLE001 - the test looks at it
-            outcome.append(e)
-
-    thread = threading.Thread(target=zombie_run)
-    thread.start()
-    assert pause.reached.wait(10)
+    pause.run_until_paused(run.writer(pause))
     _first, second = run.db.xids("prepare")
     run.write()
     assert run.db.xids("recover-rollback") == [second]
-    pause.release.set()
-    thread.join(10)
-    (error,) = outcome
+    error = pause.wake_up()
     assert isinstance(error, TransientError)
     cause = error.__cause__
     assert isinstance(cause, KafkaException) and cause.args[0].fatal()
@@ -589,22 +598,9 @@ def test_reader_crash_after_commit_resumes_from_its_position(run: JobRun) -> Non
 
 def test_a_fenced_zombie_reader_cannot_publish(run: JobRun) -> None:
     pause = PauseAt("mid_txn", 2)
-    zombie = run.reader(0, pause)
-    outcome: list[BaseException] = []
-
-    def zombie_run() -> None:
-        try:
-            zombie.run()
-        except BaseException as e:  # noqa: BLE001 - the test looks at it
-            outcome.append(e)
-
-    thread = threading.Thread(target=zombie_run)
-    thread.start()
-    assert pause.reached.wait(10)
+    pause.run_until_paused(run.reader(0, pause))
     run.read(0)
-    pause.release.set()
-    thread.join(10)
-    (error,) = outcome
+    error = pause.wake_up()
     assert isinstance(error, KafkaException) and error.args[0].fatal()
     assert len(_row_ids(run.data())) == ROWS
     run.read(1)
