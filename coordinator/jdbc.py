@@ -26,6 +26,11 @@ from coordinator.errors import ConfigError
 EXPECTED = "jdbc:mysql://host[:port]/database[?options]"
 DEFAULT_PORT = 3306
 _SCHEMES = ("mysql", "mariadb")
+# family → (URL schemes, default port, the form a message shows)
+FAMILIES = {
+    "mysql": (_SCHEMES, DEFAULT_PORT, EXPECTED),
+    "postgresql": (("postgresql",), 5432, "jdbc:postgresql://host[:port]/database[?options]"),
+}
 
 # scheme, authority (up to the first '/', '?' or end), then path and query.
 _URL_RE = re.compile(
@@ -59,8 +64,8 @@ def _quoted(url: str) -> str:
     return json.dumps(redact_url(url), ensure_ascii=False)
 
 
-def _fail(url: str, why: str = "") -> JdbcUrlError:
-    return JdbcUrlError(f"expected {EXPECTED}, got {_quoted(url)}" + (f" ({why})" if why else ""))
+def _fail(url: str, why: str = "", expected: str = EXPECTED) -> JdbcUrlError:
+    return JdbcUrlError(f"expected {expected}, got {_quoted(url)}" + (f" ({why})" if why else ""))
 
 
 @dataclass(frozen=True, kw_only=True, repr=False)
@@ -115,26 +120,32 @@ def _check_encoding(url: str, key: str, value: str) -> None:
         ) from None
 
 
-def parse_jdbc_url(url: str) -> JdbcUrl:
+def parse_jdbc_url(url: str, family: str = "mysql") -> JdbcUrl:
     """Parse ``jdbc:mysql://host[:port]/database[?k=v&...]`` (also ``jdbc:mariadb://``,
-    ``[IPv6]`` hosts, no port = 3306). Raises :class:`JdbcUrlError` saying what is expected;
-    the message never repeats a credential."""
+    ``[IPv6]`` hosts, no port = 3306), or with ``family="postgresql"``
+    ``jdbc:postgresql://host[:port]/database`` (no port = 5432). Raises
+    :class:`JdbcUrlError` saying what is expected; the message never repeats a credential."""
+    schemes, default_port, expected = FAMILIES[family]
     if not isinstance(url, str):
-        raise JdbcUrlError(f"expected a string {EXPECTED}, got {type(url).__name__}")
+        raise JdbcUrlError(f"expected a string {expected}, got {type(url).__name__}")
     text = url.strip()
     if not text:
-        raise JdbcUrlError(f"expected {EXPECTED}, got an empty string")
-    if re.match(r"^(mysql|mariadb)://", text, re.I):
-        raise _fail(text, "add the 'jdbc:' prefix")
+        raise JdbcUrlError(f"expected {expected}, got an empty string")
+    if re.match(rf"^({'|'.join(schemes)})://", text, re.I):
+        raise _fail(text, "add the 'jdbc:' prefix", expected)
     m = _URL_RE.match(text)
     if m is None:
-        raise _fail(text)
+        raise _fail(text, "", expected)
     scheme = m["scheme"].lower()
-    if scheme not in _SCHEMES:
-        why = "only MySQL and MariaDB URLs are supported here"
-        if scheme.startswith(_SCHEMES):  # jdbc:mysql:loadbalance:// and friends
+    if scheme not in schemes:
+        why = (
+            "only MySQL and MariaDB URLs are supported here"
+            if family == "mysql"
+            else "only PostgreSQL URLs are supported here"
+        )
+        if scheme.startswith(schemes):  # jdbc:mysql:loadbalance:// and friends
             why = "load-balanced and replication URLs are not supported; give one host"
-        raise _fail(text, why)
+        raise _fail(text, why, expected)
     authority, rest = m["authority"], m["rest"]
     if "@" in authority:
         raise JdbcUrlError(
@@ -142,25 +153,25 @@ def parse_jdbc_url(url: str) -> JdbcUrl:
             "username and password keys instead"
         )
     if not authority:
-        raise _fail(text, "the host is missing")
+        raise _fail(text, "the host is missing", expected)
     if "," in authority:
-        raise _fail(text, "multiple hosts are not supported; give one host")
+        raise _fail(text, "multiple hosts are not supported; give one host", expected)
     hp = _HOST_PORT_RE.match(authority)
     if hp is None:
-        raise _fail(text, "IPv6 hosts go in brackets, like [::1]:3306")
+        raise _fail(text, f"IPv6 hosts go in brackets, like [::1]:{default_port}", expected)
     host = hp["ipv6"] or hp["host"]
-    port = DEFAULT_PORT
+    port = default_port
     if hp["port"] is not None:
         if not hp["port"].isdigit() or not 0 < int(hp["port"]) < 65536:
-            raise _fail(text, f"port {hp['port']!r} is not a number from 1 to 65535")
+            raise _fail(text, f"port {hp['port']!r} is not a number from 1 to 65535", expected)
         port = int(hp["port"])
     path, _, query = rest.partition("?")
     query = query.split("#", 1)[0]
     database = unquote(path.lstrip("/").split("#", 1)[0])
     if not database:
-        raise _fail(text, "the database is missing")
+        raise _fail(text, "the database is missing", expected)
     if "/" in database:
-        raise _fail(text, f"{database!r} is not a database name")
+        raise _fail(text, f"{database!r} is not a database name", expected)
     options: dict[str, str] = {}
     for key, value in parse_qsl(query, keep_blank_values=True):
         if _is_secret_option(key):
@@ -183,3 +194,13 @@ def checked_jdbc_url(url: str) -> str:
 
 MysqlJdbcUrl = Annotated[str, AfterValidator(checked_jdbc_url)]
 """A config field holding a MySQL/MariaDB JDBC URL, checked at load time."""
+
+
+def checked_postgres_url(url: str) -> str:
+    """:func:`checked_jdbc_url` for ``jdbc:postgresql://`` URLs."""
+    parse_jdbc_url(url, "postgresql")
+    return url.strip()
+
+
+PostgresJdbcUrl = Annotated[str, AfterValidator(checked_postgres_url)]
+"""A config field holding a PostgreSQL JDBC URL, checked at load time."""

@@ -2,7 +2,8 @@
 by an entry point of the ``sluice.connectors`` group in pyproject.toml.
 
 ``idempotent`` is what ``sluice replay`` relies on: applying events again leaves the target as
-applying them once. Only ``mysqlwriter`` upserts; the others append (files, records, lines).
+applying them once. ``mysqlwriter`` and ``postgresqlwriter`` upsert; the others append (files,
+records, lines).
 """
 
 from __future__ import annotations
@@ -16,6 +17,17 @@ MYSQLWRITER = Plugin(
     factory="sink_connectors.mysql.writer:MysqlSink",
     depends={
         # sink_connectors.mysql.keys refuses replace/update on a target without such a key.
+        "idempotent": 'writeMode "replace" or "update" (on a primary or unique NOT NULL '
+        'key) yes, "insert" no',
+    },
+)
+POSTGRESQLWRITER = Plugin(
+    name="postgresqlwriter",
+    kind="writer",
+    config="sink_connectors.postgres.config:PostgresWriterConfig",
+    factory="sink_connectors.postgres.writer:PostgresSink",
+    aliases=("postgreswriter",),
+    depends={
         "idempotent": 'writeMode "replace" or "update" (on a primary or unique NOT NULL '
         'key) yes, "insert" no',
     },

@@ -28,3 +28,11 @@ STREAMREADER = Plugin(
     config="source_connectors.stream_config:StreamReaderConfig",
     factory="source_connectors.stream:StreamSource",
 )
+POSTGRESQLREADER = Plugin(
+    name="postgresqlreader",
+    kind="reader",
+    config="source_connectors.postgres.config:PostgresReaderConfig",
+    factory="source_connectors.postgres.table:PostgresTableSource",
+    aliases=("postgresreader",),
+    depends={"resumable": "a resume key: restoreColumnName, splitPk or the table's primary key"},
+)

@@ -26,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import json
 import time
+from collections.abc import Callable
 from typing import Any
 
 import pymysql
@@ -383,23 +384,30 @@ class SnapshotPartReader(MysqlPartReader):
             self.conn.close()
 
 
-def after_key(key: tuple[str, ...], last: list[Any]) -> tuple[str, list[Any]]:
+def after_key(
+    key: tuple[str, ...],
+    last: list[Any],
+    quote: Callable[[str], str] = quote_ident,
+    same: str = "<=>",
+) -> tuple[str, list[Any]]:
     """The condition "the row comes after ``last``" in ``ORDER BY key`` order, NULLs first
-    (MySQL's ascending order), with its parameters. A row-value ``(k) > (v)`` would be
-    NULL, so false, for every row once ``v`` or ``k`` is NULL: a part resuming among NULLs
-    would skip the rest of its rows, and rows with a NULL key after any position."""
+    (MySQL's ascending order; PostgreSQL's with ``NULLS FIRST``), with its parameters.
+    ``quote`` quotes a name and ``same`` is the dialect's NULL-safe equality (PostgreSQL:
+    ``IS NOT DISTINCT FROM``). A row-value ``(k) > (v)`` would be NULL, so false, for every
+    row once ``v`` or ``k`` is NULL: a part resuming among NULLs would skip the rest of its
+    rows, and rows with a NULL key after any position."""
     alternatives: list[str] = []
     args: list[Any] = []
     for i, (col, value) in enumerate(zip(key, last, strict=True)):
-        equal = [f"{quote_ident(c)} <=> %s" for c in key[:i]]
-        q = quote_ident(col)
+        equal = [f"{quote(c)} {same} %s" for c in key[:i]]
+        q = quote(col)
         later = f"{q} IS NOT NULL" if value is None else f"{q} > %s"
         alternatives.append("(" + " AND ".join([*equal, later]) + ")")
         args += list(last[:i]) + ([] if value is None else [value])
     cond = "(" + " OR ".join(alternatives) + ")"
     if last[0] is not None:
         # The leading bound keeps the index range scan the OR would hide.
-        cond = f"{quote_ident(key[0])} >= %s AND {cond}"
+        cond = f"{quote(key[0])} >= %s AND {cond}"
         args = [last[0], *args]
     return cond, args
 

@@ -60,6 +60,9 @@ class SinkCase:
     """Whether the crash-at-every-phase test applies (the sink keeps prepared state)."""
     bad: list[tuple[Mutation, str]] = field(default_factory=list)
     """(change to the writer's parameter block, what the one-line refusal must contain)."""
+    all_types: Callable[[], tuple[TableSchema, list[Row]]] | None = None
+    """The sink's own family's all-types table (schema, rows) to write, when the MySQL one
+    holds values its target types cannot (zero dates in PostgreSQL); None: MySQL's."""
 
 
 def _reader_job(name: str, reader: dict[str, Any], channels: int = 2) -> dict[str, Any]:
@@ -187,8 +190,62 @@ def streamreader(request: pytest.FixtureRequest) -> SourceCase:
     )
 
 
+def _pg_all_types(request: pytest.FixtureRequest, rows: int) -> tuple[str, str]:
+    from testkit.pgtypes import create_pg_types, fill_pg_types
+    from testkit.postgres import pg_connect
+
+    postgres_url = request.getfixturevalue("postgres_url")
+    db = request.getfixturevalue("postgres_database")
+    conn = pg_connect(postgres_url, db)
+    try:
+        create_pg_types(conn, "public", "src")
+        fill_pg_types(conn, "public", "src", rows)
+    finally:
+        conn.close()
+    return postgres_url, db
+
+
+def _pg_rows(postgres_url: str, db: str, table: str) -> tuple[TableSchema, list[Row]]:
+    """The table and its rows as a Sluice PostgreSQL session reads them (neutral values)."""
+    from coordinator.jdbc import parse_jdbc_url
+    from coordinator.pg_client import connect, load_table_schema
+    from schemas.postgres_types import select_expr
+    from testkit.postgres import pg_jdbc_url, pg_params
+
+    p = pg_params(postgres_url)
+    url = parse_jdbc_url(pg_jdbc_url(postgres_url, db), "postgresql")
+    conn = connect(url, p["user"], p["password"], where="test")
+    try:
+        schema = load_table_schema(conn, "public", table)
+        with conn.cursor() as cur:
+            cols = ", ".join(select_expr(c) for c in schema.columns)
+            cur.execute(f'SELECT {cols} FROM public."{table}"')
+            return schema, [tuple(r) for r in cur.fetchall()]
+    finally:
+        conn.close()
+
+
+def postgresqlreader(request: pytest.FixtureRequest) -> SourceCase:
+    from testkit.postgres import pg_reader
+
+    postgres_url, db = _pg_all_types(request, GENERATED_ROWS)
+    reader = pg_reader(postgres_url, db, "public.src", splitPk="id", fetchSize=40)
+    return SourceCase(
+        "postgresqlreader",
+        _reader_job(request.getfixturevalue("unique_name"), reader),
+        lambda: _pg_rows(postgres_url, db, "src")[1],
+        bad=[
+            (lambda p: p["connection"][0].update(table=["nope"]), "nope"),
+            (lambda p: p.update(splitPk="no_such_column"), "splitPk"),
+            (lambda p: p.update(fetchSize="many"), "job.content[0].reader.parameter.fetchSize"),
+            (lambda p: p["connection"][0].update(jdbcUrl=["jdbc:mysql://h/db"]), "postgresql"),
+        ],
+    )
+
+
 SOURCES: dict[str, Callable[[pytest.FixtureRequest], SourceCase]] = {
     "mysqlreader": mysqlreader,
+    "postgresqlreader": postgresqlreader,
     "binlogreader": binlogreader,
     "streamreader": streamreader,
 }
@@ -243,6 +300,39 @@ def mysqlwriter(request: pytest.FixtureRequest) -> SinkCase:
             (lambda p: p["connection"][0].update(table=["missing"]), "missing"),
             (lambda p: p.update(writeMode="upsert"), "job.content[0].writer.parameter.writeMode"),
             (lambda p: p.update(column=["no_such"]), "no_such"),
+        ],
+    )
+
+
+def postgresqlwriter(request: pytest.FixtureRequest) -> SinkCase:
+    from testkit.pgtypes import create_pg_types
+    from testkit.postgres import pg_connect, pg_writer
+
+    postgres_url, db = _pg_all_types(request, 50)
+    conn = pg_connect(postgres_url, db)
+    try:
+        create_pg_types(conn, "public", "dst", rows=False)
+    finally:
+        conn.close()
+
+    def kill(w: Any) -> None:
+        conn = pg_connect(postgres_url, db)
+        try:  # what the server sees at a SIGKILL: the connection ends
+            conn.execute("SELECT pg_terminate_backend(%s)", (w.conn.info.backend_pid,))
+        finally:
+            conn.close()
+
+    return SinkCase(
+        "postgresqlwriter",
+        lambda table: pg_writer(postgres_url, db, "public.dst"),
+        lambda table: _pg_rows(postgres_url, db, "dst")[1],
+        kill=kill,
+        all_types=lambda: _pg_rows(postgres_url, db, "src"),
+        bad=[
+            (lambda p: p["connection"][0].update(table=["missing"]), "missing"),
+            (lambda p: p.update(writeMode="upsert"), "job.content[0].writer.parameter.writeMode"),
+            (lambda p: p.update(column=["no_such"]), "no_such"),
+            (lambda p: p.update(schemaChange="evolve"), "schemaChange"),
         ],
     )
 
@@ -327,6 +417,7 @@ def streamwriter(request: pytest.FixtureRequest) -> SinkCase:
 
 SINKS: dict[str, Callable[[pytest.FixtureRequest], SinkCase]] = {
     "mysqlwriter": mysqlwriter,
+    "postgresqlwriter": postgresqlwriter,
     "hdfswriter": hdfswriter,
     "kafkawriter": kafkawriter,
     "streamwriter": streamwriter,

@@ -1,0 +1,112 @@
+"""Connecting to PostgreSQL with errors a user can act on, the session settings every Sluice
+connection shares (UTC, ISO dates, values in their neutral forms), and the table catalog.
+
+psycopg 3 is the driver: it is maintained by PostgreSQL's own community, ships binary wheels
+with libpq, streams large results through server-side cursors, and its loaders let every
+value arrive in the form the neutral types define (:mod:`schemas.postgres_types`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+
+from coordinator.errors import ConfigError, ConnectError, SluiceError, TaskFailed, TransientError
+from coordinator.jdbc import JdbcUrl
+from schemas.postgres_types import COLUMNS_SQL, catalog_column, column_from_catalog, neutral_loaders
+from schemas.table import TableSchema
+
+# SQLSTATE classes after which the same work can succeed: a lost or refused connection, a
+# serialization failure or deadlock, the server shutting down.
+TRANSIENT_CLASSES = ("08", "40", "53", "57P")
+ROW_ERROR_CLASSES = ("22", "23")
+"""SQLSTATE classes about one row's data (bad value, constraint): the row is rejected."""
+
+
+def sql_failure(e: psycopg.Error, message: str) -> SluiceError:
+    """The error to raise for a failed statement: transient ones are retried by restarting
+    the task; the rest (bad data, a missing column) stop it."""
+    state = e.sqlstate or ""
+    first = (str(e).strip().splitlines() or [""])[0]
+    text = f"{message}: {first} (PostgreSQL {state or 'error'})"
+    if isinstance(e, psycopg.OperationalError) or state.startswith(TRANSIENT_CLASSES):
+        return TransientError(text)
+    return TaskFailed(text)
+
+
+def is_row_error(e: psycopg.Error) -> bool:
+    return (e.sqlstate or "").startswith(ROW_ERROR_CLASSES)
+
+
+def connect(url: JdbcUrl, user: str, password: str, *, where: str) -> psycopg.Connection[Any]:
+    """An autocommit connection (transactions are explicit), in UTC with ISO dates, whose
+    values load in their neutral forms; ``where`` names the job path of the URL."""
+    try:
+        conn = psycopg.connect(
+            host=url.host,
+            port=url.port,
+            dbname=url.database,
+            user=user,
+            password=password or None,
+            connect_timeout=10,
+            autocommit=True,
+            options="-c TimeZone=UTC -c DateStyle=ISO -c IntervalStyle=postgres "
+            "-c extra_float_digits=3",
+            application_name="sluice",
+        )
+    except psycopg.OperationalError as e:
+        text = (str(e).strip().splitlines() or [""])[-1]
+        low = str(e).lower()
+        at = f"PostgreSQL at {url.host}:{url.port}"
+        if "password authentication failed" in low or "no pg_hba.conf entry" in low:
+            raise ConnectError(f"{where}: {at} refused user {user!r}: {text}") from None
+        if "does not exist" in low and "database" in low:
+            raise ConfigError(f"{where}: database {url.database!r} does not exist on "
+                              f"{url.host}:{url.port}") from None  # fmt: skip
+        raise ConnectError(f"{where}: cannot connect to {at} ({text})") from None
+    neutral_loaders(conn.adapters)
+    return conn
+
+
+def split_table(name: str, default_schema: str = "public") -> tuple[str, str]:
+    """``schema.table`` (FlinkX writes the schema first) → (schema, table)."""
+    schema, dot, table = name.partition(".")
+    return (schema, table) if dot else (default_schema, name)
+
+
+def load_table_schema(conn: psycopg.Connection[Any], schema: str, table: str) -> TableSchema:
+    """The table as the catalog has it; LookupError when there is no such table."""
+    with conn.cursor() as cur:
+        cur.execute(COLUMNS_SQL, (schema, table))
+        rows = cur.fetchall()
+        if not rows:
+            raise LookupError(f"{schema}.{table}")
+        cur.execute(
+            "SELECT a.attname FROM pg_index i"
+            " JOIN pg_class c ON c.oid = i.indrelid"
+            " JOIN pg_namespace n ON n.oid = c.relnamespace"
+            " JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, pos) ON true"
+            " JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = k.attnum"
+            " WHERE n.nspname = %s AND c.relname = %s AND i.indisprimary ORDER BY k.pos",
+            (schema, table),
+        )
+        key = tuple(r[0] for r in cur.fetchall())
+    columns = tuple(column_from_catalog(catalog_column(r)) for r in rows)
+    return TableSchema(schema, table, columns, key)
+
+
+def unique_keys(conn: psycopg.Connection[Any], schema: str, table: str) -> list[tuple[str, ...]]:
+    """The column lists of the table's primary key and unique constraints/indexes whose
+    columns are all NOT NULL: what ``ON CONFLICT`` can name."""
+    with conn.cursor() as cur:
+        cur.execute(
+            "SELECT array_agg(a.attname ORDER BY k.pos), bool_and(a.attnotnull) FROM pg_index i"
+            " JOIN pg_class c ON c.oid = i.indrelid"
+            " JOIN pg_namespace n ON n.oid = c.relnamespace"
+            " JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, pos) ON true"
+            " JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = k.attnum"
+            " WHERE n.nspname = %s AND c.relname = %s AND i.indisunique"
+            " AND i.indpred IS NULL AND i.indexprs IS NULL GROUP BY i.indexrelid",
+            (schema, table),
+        )
+        return [tuple(cols) for cols, not_null in cur.fetchall() if not_null]

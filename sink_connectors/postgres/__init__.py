@@ -1,0 +1,1 @@
+"""PostgreSQL sinks: ``postgresqlwriter``, committed with PREPARE TRANSACTION."""

@@ -1,0 +1,1 @@
+"""PostgreSQL sources: full and split table reads (``postgresqlreader``)."""

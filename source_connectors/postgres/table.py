@@ -1,0 +1,323 @@
+"""``postgresqlreader``: a PostgreSQL table, read in chunks through a server-side cursor.
+
+Each part (one per reader channel with ``splitPk``, as ``mysqlreader`` splits) reads in
+one ``REPEATABLE READ`` read-only transaction, ordered by its resume key
+(``restoreColumnName`` or ``splitPk``, then the primary key; else the primary key), NULLs
+first, so that a part restarted from its last position continues with the next row: none
+skipped, none repeated. Values arrive in their neutral forms (:mod:`schemas.postgres_types`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from typing import Any
+
+import psycopg
+
+from coordinator.errors import ConfigError, TaskFailed
+from coordinator.jdbc import JdbcUrl
+from coordinator.mysql_client import column_by_name, columns_named
+from coordinator.pg_client import connect, load_table_schema, split_table, sql_failure
+from schemas import types as t
+from schemas.events import Op, RowEvent
+from schemas.postgres_types import quote_ident, select_expr
+from schemas.row_binary import new_row_event, new_source_position
+from schemas.table import TableSchema
+from source_connectors.base import Source, SourceContext, SourcePartReader
+from source_connectors.mysql.snapshot import after_key, key_text
+
+NOT_YET = ("customSql", "increColumn", "polling")
+
+
+def _pg_after_key(key: tuple[str, ...], last: list[Any]) -> tuple[str, list[Any]]:
+    return after_key(key, last, quote_ident, "IS NOT DISTINCT FROM")
+
+
+class PostgresTableSource(Source):
+    supports_resume = True
+    bounded = True
+
+    def __init__(self, config: Any, context: SourceContext) -> None:
+        super().__init__(config, context)
+        self.path = "job.content[0].reader.parameter"
+        conn0 = config.connection[0]
+        self.url: JdbcUrl = conn0.urls[0]
+        self.schema_name, self.table_name = split_table(conn0.table[0])
+        self.split_pk: str | None = None
+        self.split_nullable = False
+        self._schema: TableSchema | None = None
+
+    def connect(self) -> psycopg.Connection[Any]:
+        return connect(
+            self.url,
+            self.config.username,
+            self.config.password.get_secret_value(),
+            where=f"{self.path}.connection[0].jdbcUrl[0]",
+        )
+
+    @property
+    def table_schema(self) -> TableSchema:
+        if self._schema is None:
+            self.check()
+        assert self._schema is not None
+        return self._schema
+
+    def check(self) -> None:
+        for option in NOT_YET:
+            if getattr(self.config, option):
+                raise ConfigError(
+                    f"{self.path}.{option}: postgresqlreader does not read by {option} yet; "
+                    "read the whole table (with where and splitPk), or use mysqlreader's "
+                    "features on MySQL"
+                )
+        conn = self.connect()
+        try:
+            full = self._full_table(conn)
+            names = self.config.column_names
+            if names is None:
+                self._schema = full
+            else:
+                names = columns_named(names, full, self.path)
+                key = full.primary_key if all(k in names for k in full.primary_key) else ()
+                self._schema = TableSchema(
+                    full.database, full.table, tuple(full.column(n) for n in names), key
+                )
+            if self.config.splitPk:
+                self._check_split_pk(full)
+            for k in self.resume_key():
+                if k not in self._schema.column_index:
+                    raise ConfigError(
+                        f"{self.path}.column: the resume key column {k!r} must be read too"
+                    )
+            self._check_read_query(conn)
+        finally:
+            conn.close()
+
+    def _full_table(self, conn: psycopg.Connection[Any]) -> TableSchema:
+        try:
+            table = load_table_schema(conn, self.schema_name, self.table_name)
+        except LookupError:
+            raise ConfigError(
+                f"{self.path}.connection[0].table[0]: table {self.schema_name}."
+                f"{self.table_name} does not exist in database {self.url.database!r}"
+            ) from None
+        unsupported = [c.name for c in table.columns if c.logical.kind == t.UNSUPPORTED]
+        if unsupported:
+            raise ConfigError(f"{self.path}: columns {unsupported} cannot be read exactly")
+        return table
+
+    def _check_split_pk(self, table: TableSchema) -> None:
+        name = self.config.splitPk
+        where = f"{self.path}.splitPk"
+        real = column_by_name(table.column_names, name)
+        if real is None:
+            raise ConfigError(
+                f"{where}: column {name!r} does not exist in table {table.qualified_name}"
+            )
+        col = table.column(real)
+        if col.logical.kind != t.INT:
+            raise ConfigError(
+                f"{where}: column {name!r} of {table.qualified_name} is {col.column_type}; "
+                "splitPk must be an integer column"
+            )
+        self.split_pk = real
+        self.split_nullable = col.nullable
+
+    def _check_read_query(self, conn: psycopg.Connection[Any]) -> None:
+        where = f"{self.path}.where" if self.config.where else f"{self.path}.connection[0]"
+        try:
+            with conn.cursor() as cur:
+                cur.execute(self.select_sql() + " LIMIT 0", [])
+        except psycopg.OperationalError as e:
+            raise sql_failure(e, f"{where}: checking the read query") from None
+        except psycopg.Error as e:
+            first = (str(e).strip().splitlines() or [""])[0]
+            raise ConfigError(f"{where}: the read query fails: {first}") from None
+
+    def select_sql(self, conds: list[str] | None = None) -> str:
+        """``SELECT`` of the read columns, with ``where`` and ``conds``; run with a
+        parameter list (``%`` in ``where`` is doubled for it)."""
+        schema = self.table_schema if self._schema is None else self._schema
+        cols = ", ".join(select_expr(c) for c in schema.columns)
+        return f"SELECT {cols}{self._from_where(conds)}"
+
+    def _from_where(self, conds: list[str] | None = None) -> str:
+        table = f"{quote_ident(self.schema_name)}.{quote_ident(self.table_name)}"
+        where = [f"({self.config.where.replace('%', '%%')})"] if self.config.where else []
+        where += conds or []
+        return f" FROM {table}" + (" WHERE " + " AND ".join(where) if where else "")
+
+    def tables(self) -> list[TableSchema]:
+        return [self._schema] if self._schema else []
+
+    def resume_key(self) -> tuple[str, ...]:
+        """As ``mysqlreader``: ``restoreColumnName`` or ``splitPk``, then the primary key's
+        columns to tell rows apart; else the primary key alone."""
+        assert self._schema is not None, "check() first"
+        restore = getattr(self.context, "restore_column", None)
+        if restore:
+            base: tuple[str, ...] = (column_by_name(self._schema.column_names, restore) or restore,)
+        elif self.split_pk:
+            base = (self.split_pk,)
+        else:
+            return self._schema.primary_key
+        return base + tuple(k for k in self._schema.primary_key if k not in base)
+
+    def list_parts(self) -> list[str]:
+        n = self.context.reader_channels
+        if not self.split_pk or n == 1:
+            return [json.dumps({"i": 0, "n": 1})]
+        if self.config.splitStrategy == "mod":
+            return [json.dumps({"i": i, "n": n, "mod": True}) for i in range(n)]
+        split = quote_ident(self.split_pk)
+        conn = self.connect()
+        try:
+            with conn.cursor() as cur:
+                sql = f"SELECT MIN({split}), MAX({split}){self._from_where()}"
+                cur.execute(sql, [])
+                lo, hi = cur.fetchone() or (None, None)
+        finally:
+            conn.close()
+        if lo is None:
+            return [json.dumps({"i": 0, "n": 1})]
+        step = max(1, -(-(hi - lo + 1) // n))
+        parts = []
+        for i in range(n):
+            start = lo + i * step
+            if start > hi:
+                break
+            parts.append(json.dumps({"i": i, "n": n, "lo": start, "hi": min(hi, start + step - 1)}))
+        return parts
+
+    def estimate_rows(self) -> int | None:
+        conn = self.connect()
+        try:
+            with conn.cursor() as cur:
+                cur.execute(
+                    "SELECT reltuples::bigint FROM pg_class c JOIN pg_namespace n"
+                    " ON n.oid = c.relnamespace WHERE n.nspname = %s AND c.relname = %s",
+                    (self.schema_name, self.table_name),
+                )
+                row = cur.fetchone()
+            return int(row[0]) if row and row[0] is not None and row[0] >= 0 else None
+        finally:
+            conn.close()
+
+    def build_part(
+        self, part_id: str, task: str, resume_state: dict[str, str] | None
+    ) -> SourcePartReader:
+        return PgPartReader(self, part_id, task, json.loads(part_id), resume_state or {})
+
+
+class PgPartReader(SourcePartReader):
+    def __init__(
+        self,
+        source: PostgresTableSource,
+        part_id: str,
+        task: str,
+        part: dict[str, Any],
+        state: dict[str, str],
+    ) -> None:
+        self.source, self.part_id, self.task = source, part_id, task
+        self.schema = source.table_schema
+        self.key = source.resume_key()
+        self.key_idx = [self.schema.column_index[k] for k in self.key]
+        self.seq = int(state.get("seq", 0))
+        self.last_key: list[Any] | None = json.loads(state["last"]) if "last" in state else None
+        self.fetch_size = int(source.config.fetchSize)
+        # Neutral arrays are one-dimensional; PostgreSQL lets any array value have more.
+        self.arrays = [i for i, c in enumerate(self.schema.columns) if c.logical.kind == t.ARRAY]
+        self.conn = source.connect()
+        self.conn.autocommit = False
+        self.conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+        self.conn.read_only = True
+        sql, args = self._query(part)
+        self.cursor = self.conn.cursor(name=f"sluice_{task}".replace("-", "_"))
+        self.cursor.itersize = self.fetch_size
+        timeout = source.config.queryTimeOut
+        try:
+            if timeout:
+                with self.conn.cursor() as cur:
+                    cur.execute(f"SET LOCAL statement_timeout = {int(timeout) * 1000}")
+            self.cursor.execute(sql, args)
+        except psycopg.Error as e:
+            raise sql_failure(e, f"{source.path}: the read query failed (SQL: {sql})") from None
+        self.done = False
+
+    def _query(self, part: dict[str, Any]) -> tuple[str, list[Any]]:
+        src = self.source
+        conds: list[str] = []
+        args: list[Any] = []
+        split = quote_ident(src.split_pk) if src.split_pk else None
+        # NULL is in no range and no residue: the first part takes those rows.
+        nulls = f" OR {split} IS NULL" if src.split_nullable and part["i"] == 0 else ""
+        if split and part.get("mod"):
+            conds.append(f"(mod(mod({split}, %s) + %s, %s) = %s{nulls})")
+            args += [part["n"], part["n"], part["n"], part["i"]]
+        elif split and "lo" in part:
+            conds.append(f"({split} BETWEEN %s AND %s{nulls})")
+            args += [part["lo"], part["hi"]]
+        if self.last_key is not None and self.key:
+            cond, values = _pg_after_key(self.key[: len(self.last_key)], self.last_key)
+            conds.append(cond)
+            args += values
+        order = ", ".join(f"{quote_ident(k)} NULLS FIRST" for k in self.key)
+        return src.select_sql(conds) + (f" ORDER BY {order}" if order else ""), args
+
+    def next_batch(self) -> list[RowEvent] | None:
+        if self.done:
+            return None
+        try:
+            rows = self.cursor.fetchmany(self.fetch_size)
+        except psycopg.Error as e:
+            raise sql_failure(
+                e, f"{self.source.path}: reading {self.schema.qualified_name}"
+            ) from None
+        if not rows:
+            self.done = True
+            return None
+        if self.arrays:
+            self._check_arrays(rows)
+        now = int(time.time() * 1000)
+        first = self.seq + 1
+        events = [
+            new_row_event(
+                Op.SNAPSHOT,
+                self.schema,
+                None,
+                tuple(row),
+                new_source_position(self.task, self.part_id, None, None, None, None, None, seq),
+                now,
+            )
+            for seq, row in enumerate(rows, first)
+        ]
+        self.seq = first + len(rows) - 1
+        if self.key_idx:
+            self.last_key = [key_text(rows[-1][i]) for i in self.key_idx]
+        return events
+
+    def _check_arrays(self, rows: list[Any]) -> None:
+        for row in rows:
+            for i in self.arrays:
+                value = row[i]
+                if value and any(isinstance(v, list) for v in value):
+                    name = self.schema.columns[i].name
+                    key = {k: row[j] for k, j in zip(self.key, self.key_idx, strict=True)}
+                    raise TaskFailed(
+                        f"{self.source.path}: column {name} of {self.schema.qualified_name} "
+                        f"holds a multi-dimensional array in the row {key or row[0]!r}; Sluice "
+                        f"carries one-dimensional arrays: read a view that selects "
+                        f"{quote_ident(name)}::text instead, or flatten it"
+                    )
+
+    def snapshot(self) -> dict[str, str]:
+        state = {"seq": str(self.seq)}
+        if self.last_key is not None:
+            state["last"] = json.dumps(self.last_key)
+        return state
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.conn.close()
