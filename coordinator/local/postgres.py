@@ -217,6 +217,9 @@ class LocalPostgres:
                 "# fsync=on and synchronous_commit=on.",
                 "fsync = off",
                 "synchronous_commit = off",
+                "# Logical decoding reads flushed WAL only: without synchronous commits a commit",
+                "# reaches a slot when the WAL writer flushes it, every 200 ms by default.",
+                "wal_writer_delay = 10ms",
                 "",
             ]
         )

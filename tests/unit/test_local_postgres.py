@@ -111,6 +111,7 @@ def test_generated_settings(tmp_path: Path) -> None:
         "shared_buffers": "128MB",
         "fsync": "off",
         "synchronous_commit": "off",
+        "wal_writer_delay": "10ms",
     }
     # initdb's own file (locale, time zone) comes first, so that ours win.
     include = f"include_if_exists '{server.data_dir / 'postgresql.conf'}'"
