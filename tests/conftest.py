@@ -10,7 +10,8 @@ Servers come from, in this order:
    ``sluice local up`` is left running.
 
 HDFS (the ``hdfs_url`` fixture) comes from ``SLUICE_HDFS_URL`` (a WebHDFS URL), else from the
-local launcher, started only when a test asks for it and under the same rules.
+local launcher, started only when a test asks for it and under the same rules; so does
+PostgreSQL (``postgres_url``, ``postgres_database``) from ``SLUICE_POSTGRES_URL``.
 
 The endpoints found are exported into ``os.environ``, so subprocesses a test starts
 (``sluice run``) use the same servers. The fixtures are lazy: a unit test that does not ask for
@@ -126,6 +127,26 @@ def hdfs_url() -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """``postgresql://postgres@127.0.0.1:5432/postgres``: a PostgreSQL superuser's URL, with
+    wal_level=logical and prepared transactions on."""
+    env_postgres = os.environ.get("SLUICE_POSTGRES_URL")
+    if env_postgres:
+        yield env_postgres
+        return
+    with contextlib.ExitStack() as cleanup:
+        stack = LocalStack.from_env(root=REPO_ROOT, with_postgres=True)
+        # Like hdfs_url: stopped by the last test session that leaves, unless a person
+        # started it (`sluice local up --with-postgres`). Only PostgreSQL is started here.
+        cleanup.enter_context(stack.use())
+        endpoints = stack.up(for_tests=True, only=["postgres"])
+        assert endpoints.postgres_url is not None
+        cleanup.callback(_restore_env, {"SLUICE_POSTGRES_URL": None})
+        os.environ["SLUICE_POSTGRES_URL"] = endpoints.postgres_url
+        yield endpoints.postgres_url
+
+
+@pytest.fixture(scope="session")
 def kafka_bootstrap(servers: Servers) -> str:
     return servers.kafka_bootstrap
 
@@ -170,6 +191,36 @@ def mysql_database(mysql_url: str, unique_name: str) -> Iterator[str]:
         except pymysql.MySQLError:
             pass
         conn.close()
+
+
+POSTGRES_NAME_MAX = 63  # bytes in a PostgreSQL identifier (NAMEDATALEN - 1)
+
+
+@pytest.fixture
+def postgres_database(postgres_url: str, unique_name: str) -> Iterator[str]:
+    """A fresh, empty PostgreSQL database for one test (UTF8 on the launcher's server), owned
+    by the URL's user; dropped afterwards with the replication slots a test left in it."""
+    import psycopg
+    from psycopg import sql
+
+    name = unique_name
+    if len(name.encode()) > POSTGRES_NAME_MAX:  # unique_name is 41 at most; keep it unique
+        name = f"{name[: POSTGRES_NAME_MAX - 9]}_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        yield name
+    finally:
+        with psycopg.connect(postgres_url, autocommit=True) as conn:
+            # DROP DATABASE refuses while a logical slot lives in it, even WITH (FORCE).
+            conn.execute(
+                "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots "
+                "WHERE database = %s AND NOT active",
+                (name,),
+            )
+            conn.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
 
 
 @pytest.fixture

@@ -1,9 +1,10 @@
 """``sluice local install | up | down | status``: the development stack on this machine.
 
 Flags win over environment variables (SLUICE_STATE_DIR, SLUICE_CACHE_DIR, SLUICE_KAFKA_PORT,
-SLUICE_MYSQL_PORT, SLUICE_HDFS_PORT), which win over the defaults (.sluice and .cache in the
-current directory, ports 9092, 3306 and 9870). HDFS starts only with ``up --with-hdfs``;
-``down`` stops it whenever it runs.
+SLUICE_MYSQL_PORT, SLUICE_HDFS_PORT, SLUICE_POSTGRES_PORT), which win over the defaults
+(.sluice and .cache in the current directory, ports 9092, 3306, 9870 and 5432). HDFS starts
+only with ``up --with-hdfs`` and PostgreSQL only with ``up --with-postgres`` (and is installed
+only then, or by ``install --with-postgres``); ``down`` stops either whenever it runs.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
         "local",
         help="install, start, check and stop a local Kafka and MariaDB for development",
         description="A single-node Kafka (KRaft, transactions on) and a MariaDB with a ROW "
-        "binlog, both on 127.0.0.1, started from the state directory.",
+        "binlog, and on request HDFS and a PostgreSQL with wal_level=logical, all on "
+        "127.0.0.1, started from the state directory.",
     )
     sub = local.add_subparsers(dest="local_command", required=True, metavar="ACTION")
 
@@ -53,16 +55,33 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
                 help="WebHDFS port; the NameNode's RPC port is the next one "
                 "(env SLUICE_HDFS_PORT; default 9870)",
             )
+            parser.add_argument(
+                "--with-postgres",
+                action="store_true",
+                help="also PostgreSQL 15 (wal_level=logical, prepared transactions on) "
+                "on 127.0.0.1:5432",
+            )
+            parser.add_argument(
+                "--postgres-port",
+                type=int,
+                help="PostgreSQL port (env SLUICE_POSTGRES_PORT; default 5432)",
+            )
 
     p = sub.add_parser(
         "install",
         help="check Java 17+ and Maven, fetch Kafka's and HDFS's jars, install MariaDB",
     )
     common(p, ports=False)
+    p.add_argument(
+        "--with-postgres",
+        action="store_true",
+        help="also PostgreSQL 15 from Debian's packages (else `up --with-postgres` does it)",
+    )
     p.set_defaults(handler=_install)
 
     p = sub.add_parser(
-        "up", help="start Kafka and MariaDB (and HDFS) (idempotent) and wait until ready"
+        "up",
+        help="start Kafka and MariaDB (and HDFS, PostgreSQL) (idempotent) and wait until ready",
     )
     common(p, ports=True)
     p.set_defaults(handler=_up)
@@ -84,16 +103,19 @@ def _stack(args: argparse.Namespace) -> LocalStack:
         cache_dir=args.cache_dir,
         hdfs_port=getattr(args, "hdfs_port", None),
         with_hdfs=getattr(args, "with_hdfs", False),
+        postgres_port=getattr(args, "postgres_port", None),
+        with_postgres=getattr(args, "with_postgres", False),
     )
 
 
 def _install(args: argparse.Namespace) -> int:
     stack = _stack(args)
     started = time.monotonic()
-    stack.install()
+    stack.install(postgres=stack.with_postgres)
+    postgres = ", PostgreSQL 15" if stack.with_postgres else ""
     print(
-        f"installed: Kafka and HDFS jars in {stack.cache_dir}, MariaDB, Java and Maven checked "
-        f"({time.monotonic() - started:.1f} s)"
+        f"installed: Kafka and HDFS jars in {stack.cache_dir}, MariaDB{postgres}, Java and "
+        f"Maven checked ({time.monotonic() - started:.1f} s)"
     )
     return 0
 
@@ -115,6 +137,9 @@ def _up(args: argparse.Namespace) -> int:
     if stack.with_hdfs and endpoints.hdfs_url:
         print(f"WebHDFS URL:     {endpoints.hdfs_url}")
         exports += f" SLUICE_HDFS_URL={endpoints.hdfs_url}"
+    if endpoints.postgres_url:  # asked for, or still running from an earlier `up`
+        print(f"PostgreSQL URL:  {endpoints.postgres_url}")
+        exports += f" SLUICE_POSTGRES_URL={endpoints.postgres_url}"
     print(exports)
     return 0
 

@@ -1,5 +1,5 @@
 """Installing the local stack's software: Java and Maven checks, Kafka's and HDFS's jars from
-Maven Central, MariaDB from Debian's packages.
+Maven Central, MariaDB and (only when asked for) PostgreSQL 15 from Debian's packages.
 
 Everything is idempotent and cheap when already done, because ``sluice local up`` calls it
 every time: each set of jars carries a stamp naming the hash of the pom it was resolved from
@@ -30,6 +30,10 @@ HDFS_LOG4J_CONFIG = Path(__file__).with_name("hdfs-log4j.properties")
 MIN_JAVA = 17  # Kafka 4 brokers need Java 17.
 DEBIAN_JAVA_PACKAGES = ["openjdk-17-jre-headless", "maven"]
 DEBIAN_MARIADB_PACKAGES = ["mariadb-server", "mariadb-client"]
+# Only `up --with-postgres` (and `install --with-postgres`) asks for these.
+DEBIAN_POSTGRES_PACKAGES = ["postgresql-15", "postgresql-client-15"]
+# Debian keeps each major version's server programs here, off PATH.
+POSTGRES_BIN = Path("/usr/lib/postgresql/15/bin")
 # Only `make bench` (bench.sysbench_lag) needs sysbench: `install` (tests, demo) never asks.
 DEBIAN_SYSBENCH_PACKAGES = ["sysbench"]
 # Debian installs the server binaries in sbin, which is not on a normal user's PATH.
@@ -83,24 +87,40 @@ def mariadb_installed() -> bool:
     return which("mariadbd") is not None and which("mariadb-install-db") is not None
 
 
-def is_installed(cache_dir: Path, hdfs: bool = False) -> bool:
-    """Whether everything ``up`` needs is there; the HDFS jars only when ``hdfs``."""
+def postgres_program(name: str) -> str | None:
+    """PostgreSQL 15's ``initdb`` or ``postgres``: Debian's, else whichever is on PATH."""
+    debian = POSTGRES_BIN / name
+    if os.access(debian, os.X_OK):
+        return str(debian)
+    return which(name)
+
+
+def postgres_installed() -> bool:
+    return postgres_program("initdb") is not None and postgres_program("postgres") is not None
+
+
+def is_installed(cache_dir: Path, hdfs: bool = False, postgres: bool = False) -> bool:
+    """Whether everything ``up`` needs is there; the HDFS jars only when ``hdfs``, PostgreSQL
+    only when ``postgres``."""
     return (
         kafka_jars_installed(cache_dir)
         and (not hdfs or HDFS_JARS.installed(cache_dir))
         and mariadb_installed()
+        and (not postgres or postgres_installed())
         and which("java") is not None
     )
 
 
-def install(cache_dir: Path, hdfs: bool = True) -> None:
-    """Make sure Java 17+, Maven, Kafka's jars, MariaDB and (with ``hdfs``) the HDFS jars are
-    there; install what is not."""
+def install(cache_dir: Path, hdfs: bool = True, postgres: bool = False) -> None:
+    """Make sure Java 17+, Maven, Kafka's jars, MariaDB, (with ``hdfs``) the HDFS jars and
+    (with ``postgres``) PostgreSQL 15 are there; install what is not."""
     ensure_java_and_maven()
     resolve_kafka_jars(cache_dir)
     if hdfs:
         resolve_jars(HDFS_JARS, cache_dir)
     ensure_mariadb()
+    if postgres:
+        ensure_postgres()
 
 
 def java_major_version(version_output: str) -> int | None:
@@ -186,6 +206,22 @@ def ensure_mariadb() -> None:
     # On a machine with an init system Debian's package also starts its own server on 3306;
     # `sluice local up` then says the port is taken and how to pick another.
     log.info("MariaDB installed; if its Debian service took port 3306, stop it or use --mysql-port")
+
+
+def ensure_postgres() -> None:
+    if postgres_installed():
+        return
+    _apt_install(DEBIAN_POSTGRES_PACKAGES, "PostgreSQL 15 is not installed")
+    if not postgres_installed():
+        raise SluiceError(
+            f"installing PostgreSQL did not put initdb and postgres in {POSTGRES_BIN} or on PATH"
+        )
+    # As with MariaDB: with an init system, Debian's package also starts its own cluster
+    # (15/main) on 5432; `sluice local up --with-postgres` then says the port is taken.
+    log.info(
+        "PostgreSQL installed; if Debian's cluster took port 5432, stop it "
+        "(pg_ctlcluster 15 main stop) or use --postgres-port"
+    )
 
 
 def ensure_sysbench() -> str:

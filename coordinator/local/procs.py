@@ -88,11 +88,12 @@ def start_detached(
     return proc
 
 
-def stop(pid: int, name: str, timeout: float) -> None:
-    """SIGTERM (each server shuts down cleanly on it), wait up to ``timeout`` seconds, then
-    SIGKILL. The caller has checked the pid is ours."""
+def stop(pid: int, name: str, timeout: float, sig: signal.Signals = signal.SIGTERM) -> None:
+    """``sig`` (SIGTERM: Kafka, MariaDB and HDFS shut down cleanly on it; PostgreSQL is given
+    SIGINT), wait up to ``timeout`` seconds, then SIGKILL. The caller has checked the pid is
+    ours."""
     with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGTERM)
+        os.kill(pid, sig)
     if wait_until(lambda: not is_alive(pid), timeout):
         return
     with contextlib.suppress(ProcessLookupError):

@@ -1,4 +1,5 @@
-"""The local stack as one thing: Kafka, MariaDB and (on request) HDFS under one state directory.
+"""The local stack as one thing: Kafka, MariaDB and (on request) HDFS and PostgreSQL under one
+state directory.
 
 ``sluice local ...`` and the test fixtures both drive this class, so a developer's terminal
 and a test session see the same servers, and either can start them for the other.
@@ -14,6 +15,7 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
+import signal
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -27,22 +29,29 @@ from coordinator.local.hdfs import LocalHdfs
 from coordinator.local.install import install, is_installed
 from coordinator.local.kafka import LocalKafka
 from coordinator.local.mariadb import LocalMariaDB
+from coordinator.local.postgres import LocalPostgres
 
 log = logging.getLogger(__name__)
 
 DEFAULT_KAFKA_PORT = 9092
 DEFAULT_MYSQL_PORT = 3306
 DEFAULT_HDFS_PORT = 9870
+DEFAULT_POSTGRES_PORT = 5432
 READY_TIMEOUT_S = 180.0
-STOP_TIMEOUT_S = {"kafka": 45.0, "mariadb": 60.0, "hdfs": 30.0}
+STOP_TIMEOUT_S = {"kafka": 45.0, "mariadb": 60.0, "hdfs": 30.0, "postgres": 30.0}
+# How each server is asked to stop (procs.stop sends SIGKILL after the timeout above).
+# PostgreSQL's SIGTERM is a smart shutdown, which waits for every client to disconnect; its
+# SIGINT is the fast one: sessions are ended and it stops after one checkpoint.
+STOP_SIGNAL = {"postgres": signal.SIGINT}
 # Where each port can be changed, for the "port taken" message.
 PORT_SETTING = {
     "kafka": "--kafka-port or SLUICE_KAFKA_PORT (Kafka's controller also takes the next port)",
     "mariadb": "--mysql-port or SLUICE_MYSQL_PORT",
     "hdfs": "--hdfs-port or SLUICE_HDFS_PORT (the NameNode's RPC port is the next one)",
+    "postgres": "--postgres-port or SLUICE_POSTGRES_PORT",
 }
 
-Server = LocalKafka | LocalMariaDB | LocalHdfs
+Server = LocalKafka | LocalMariaDB | LocalHdfs | LocalPostgres
 
 
 @dataclass(frozen=True)
@@ -53,6 +62,9 @@ class StackEndpoints:
     mysql_url: str
     hdfs_url: str | None = None
     """WebHDFS URL (SLUICE_HDFS_URL) when the stack has HDFS."""
+    postgres_url: str | None = None
+    """``postgresql://postgres@127.0.0.1:5432/postgres`` (SLUICE_POSTGRES_URL) when the stack
+    has PostgreSQL."""
 
 
 @dataclass(frozen=True)
@@ -67,13 +79,14 @@ class ServerStatus:
 
 
 class LocalStack:
-    """Kafka on ``kafka_port`` (controller on the next port), MariaDB on ``mysql_port`` and,
-    with ``with_hdfs``, HDFS with WebHDFS on ``hdfs_port`` (NameNode RPC on the next port);
-    data, logs and pid files under ``state_dir``, software cached in ``cache_dir``.
+    """Kafka on ``kafka_port`` (controller on the next port), MariaDB on ``mysql_port``,
+    with ``with_hdfs`` HDFS with WebHDFS on ``hdfs_port`` (NameNode RPC on the next port) and
+    with ``with_postgres`` PostgreSQL on ``postgres_port``; data, logs and pid files under
+    ``state_dir``, software cached in ``cache_dir``.
 
     A port left as None means: the port the server already runs on, else the default.
-    Without ``with_hdfs`` HDFS is neither installed nor started, but ``down`` still stops it
-    and ``status`` still reports it when it runs.
+    Without ``with_hdfs`` (``with_postgres``) HDFS (PostgreSQL) is neither installed nor
+    started, but ``down`` still stops it and ``status`` still reports it when it runs.
     """
 
     def __init__(
@@ -84,14 +97,23 @@ class LocalStack:
         cache_dir: Path | str | None = None,
         hdfs_port: int | None = None,
         with_hdfs: bool = False,
+        postgres_port: int | None = None,
+        with_postgres: bool = False,
     ) -> None:
         self.state_dir = Path(state_dir).resolve()
         self.cache_dir = Path(cache_dir).resolve() if cache_dir else Path.cwd() / ".cache"
         self.kafka = LocalKafka(self.state_dir, kafka_port or DEFAULT_KAFKA_PORT, self.cache_dir)
         self.mariadb = LocalMariaDB(self.state_dir, mysql_port or DEFAULT_MYSQL_PORT)
         self.hdfs = LocalHdfs(self.state_dir, hdfs_port or DEFAULT_HDFS_PORT, self.cache_dir)
+        self.postgres = LocalPostgres(self.state_dir, postgres_port or DEFAULT_POSTGRES_PORT)
         self.with_hdfs = with_hdfs
-        requested = {"kafka": kafka_port, "mariadb": mysql_port, "hdfs": hdfs_port}
+        self.with_postgres = with_postgres
+        requested = {
+            "kafka": kafka_port,
+            "mariadb": mysql_port,
+            "hdfs": hdfs_port,
+            "postgres": postgres_port,
+        }
         for server in self.all_servers:
             if requested[server.name] is None and server.running_pid() is not None:
                 server.port = server.configured_port() or server.port
@@ -108,10 +130,12 @@ class LocalStack:
         root: Path | None = None,
         hdfs_port: int | None = None,
         with_hdfs: bool = False,
+        postgres_port: int | None = None,
+        with_postgres: bool = False,
     ) -> LocalStack:
         """Arguments first, then SLUICE_STATE_DIR / SLUICE_KAFKA_PORT / SLUICE_MYSQL_PORT /
-        SLUICE_HDFS_PORT / SLUICE_CACHE_DIR, then ``.sluice`` and ``.cache`` under ``root``
-        (default: cwd)."""
+        SLUICE_HDFS_PORT / SLUICE_POSTGRES_PORT / SLUICE_CACHE_DIR, then ``.sluice`` and
+        ``.cache`` under ``root`` (default: cwd)."""
         root = root or Path.cwd()
         env = os.environ
 
@@ -130,27 +154,39 @@ class LocalStack:
             cache_dir=cache_dir or env.get("SLUICE_CACHE_DIR") or root / ".cache",
             hdfs_port=hdfs_port or env_port("SLUICE_HDFS_PORT"),
             with_hdfs=with_hdfs,
+            postgres_port=postgres_port or env_port("SLUICE_POSTGRES_PORT"),
+            with_postgres=with_postgres,
         )
 
     @property
     def servers(self) -> list[Server]:
-        """The servers ``up`` starts: Kafka and MariaDB, and HDFS when asked for."""
-        return [self.kafka, self.mariadb, *([self.hdfs] if self.with_hdfs else [])]
+        """The servers ``up`` starts: Kafka and MariaDB, and HDFS and PostgreSQL when asked
+        for."""
+        return [
+            self.kafka,
+            self.mariadb,
+            *([self.hdfs] if self.with_hdfs else []),
+            *([self.postgres] if self.with_postgres else []),
+        ]
 
     @property
     def all_servers(self) -> list[Server]:
         """Every server this state directory can hold, whether asked for or not."""
-        return [self.kafka, self.mariadb, self.hdfs]
+        return [self.kafka, self.mariadb, self.hdfs, self.postgres]
 
     @property
     def endpoints(self) -> StackEndpoints:
         hdfs_url = self.hdfs.url if self.with_hdfs or self.hdfs.running_pid() else None
+        postgres = self.with_postgres or self.postgres.running_pid()
         return StackEndpoints(
-            kafka_bootstrap=self.kafka.bootstrap, mysql_url=self.mariadb.url, hdfs_url=hdfs_url
+            kafka_bootstrap=self.kafka.bootstrap,
+            mysql_url=self.mariadb.url,
+            hdfs_url=hdfs_url,
+            postgres_url=self.postgres.url if postgres else None,
         )
 
-    def install(self, hdfs: bool = True) -> None:
-        install(self.cache_dir, hdfs=hdfs)
+    def install(self, hdfs: bool = True, postgres: bool = False) -> None:
+        install(self.cache_dir, hdfs=hdfs, postgres=postgres)
 
     def is_running(self) -> bool:
         return all(server.running_pid() is not None for server in self.servers)
@@ -166,7 +202,8 @@ class LocalStack:
         ``for_tests``: the servers this call starts are stopped again when the last test
         session leaves (see :class:`StackUse`). Without it the caller is a person, who now
         owns the servers it asked for: tests will leave them running. ``only`` limits the
-        call to some of :attr:`servers` by name (a test fixture that needs just HDFS).
+        call to some of :attr:`servers` by name (a test fixture that needs just HDFS or just
+        PostgreSQL).
         """
         chosen = None if only is None else set(only)
         wanted = [s for s in self.servers if chosen is None or s.name in chosen]
@@ -178,9 +215,11 @@ class LocalStack:
                     self._check_same_port(server)
             for server in to_start:
                 self._check_ports_free(server)
-            need_hdfs = self.hdfs in to_start
-            if to_start and not is_installed(self.cache_dir, hdfs=need_hdfs):
-                self.install(hdfs=need_hdfs)
+            need_hdfs, need_postgres = self.hdfs in to_start, self.postgres in to_start
+            if to_start and not is_installed(
+                self.cache_dir, hdfs=need_hdfs, postgres=need_postgres
+            ):
+                self.install(hdfs=need_hdfs, postgres=need_postgres)
             try:
                 for server in to_start:
                     server.start()
@@ -261,16 +300,18 @@ class LocalStack:
             if pid is None:
                 continue
             log.info("stopping %s (pid %d)", server.name, pid)
-            procs.stop(pid, server.name, STOP_TIMEOUT_S[server.name])
+            sig = STOP_SIGNAL.get(server.name, signal.SIGTERM)
+            procs.stop(pid, server.name, STOP_TIMEOUT_S[server.name], sig)
             server.pid_file.unlink(missing_ok=True)
             stopped.append(server.name)
         return stopped
 
     def status(self) -> list[ServerStatus]:
-        """Each server's pid, port and the result of a real round trip through it (HDFS only
-        when asked for or running)."""
+        """Each server's pid, port and the result of a real round trip through it (HDFS and
+        PostgreSQL only when asked for or running)."""
         result = []
-        shown = self.all_servers if self.hdfs.running_pid() is not None else self.servers
+        asked = self.servers
+        shown = [s for s in self.all_servers if s in asked or s.running_pid() is not None]
         for server in shown:
             pid = server.running_pid()
             if pid is None:
