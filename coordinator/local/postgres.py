@@ -9,7 +9,10 @@ wrote (locale, time zone, ...) and overrides what Sluice needs. Clients connect 
 
 PostgreSQL refuses to run as root: as root, initdb and the server run as Debian's ``postgres``
 user (through ``setpriv``, which execs, so the pid file holds the server's own pid), which
-owns ``<state>/postgres`` and needs to enter every folder above it.
+owns the cluster's folder. That user must be able to enter every folder above it: when it
+cannot reach the state dir (a checkout under root's 0700 home), the cluster (data,
+postgresql.conf, socket) lives in ``/var/tmp/sluice-postgres-<hash of the state dir>``
+instead, and the state dir keeps the pid file and the log.
 
 Stopped with SIGINT (fast shutdown: open sessions are ended, a checkpoint is written); SIGTERM
 (smart shutdown) would wait for every client to disconnect.
@@ -63,18 +66,37 @@ class LocalPostgres:
         self.state_dir = state_dir
         self.port = port
         self.home = state_dir / "postgres"
-        self.data_dir = self.home / "data"
-        self.conf = self.home / "postgresql.conf"
+        """Where the launcher keeps the pid file and the log."""
         self.log_path = self.home / "postgresql.log"
         self.pid_file = self.home / "postgres.pid"
+
+    @property
+    def cluster_home(self) -> Path:
+        """The cluster's folder (data/, postgresql.conf): the home, unless the server's OS
+        user could not reach it; then a folder named after the state dir in /var/tmp."""
+        user = self._os_user_if_any()
+        if user is None or untraversable(self.state_dir, user) is None:
+            return self.home
+        digest = hashlib.sha1(str(self.state_dir).encode()).hexdigest()[:12]
+        base = Path("/var/tmp") if Path("/var/tmp").is_dir() else Path(tempfile.gettempdir())
+        return base / f"sluice-postgres-{digest}"
+
+    @property
+    def data_dir(self) -> Path:
+        return self.cluster_home / "data"
+
+    @property
+    def conf(self) -> Path:
+        return self.cluster_home / "postgresql.conf"
 
     @property
     def socket_dir(self) -> Path:
         """Where the server puts ``.s.PGSQL.<port>``: the home, unless that path would be too
         long for a unix socket (a deep state dir); then a folder named after it in /tmp."""
-        if len(os.fsencode(self.home / f".s.PGSQL.{self.port}")) <= SOCKET_PATH_MAX:
-            return self.home
-        digest = hashlib.sha1(str(self.home).encode()).hexdigest()[:12]
+        home = self.cluster_home
+        if len(os.fsencode(home / f".s.PGSQL.{self.port}")) <= SOCKET_PATH_MAX:
+            return home
+        digest = hashlib.sha1(str(home).encode()).hexdigest()[:12]
         return Path(tempfile.gettempdir()) / f"sluice-postgres-{digest}"
 
     @property
@@ -86,7 +108,8 @@ class LocalPostgres:
         return [self.port]
 
     def running_pid(self) -> int | None:
-        return procs.owned_pid(self.pid_file, MARKER, self.state_dir)
+        # -D names the cluster's folder on the server's command line: that is how it is ours.
+        return procs.owned_pid(self.pid_file, MARKER, self.cluster_home)
 
     def configured_port(self) -> int | None:
         """The port in postgresql.conf: the one the server runs on, or last ran on."""
@@ -106,6 +129,7 @@ class LocalPostgres:
                 "PostgreSQL 15 is not installed; run `sluice local install --with-postgres`"
             )
         self.home.mkdir(parents=True, exist_ok=True)
+        self.cluster_home.mkdir(mode=0o700, parents=True, exist_ok=True)
         self._prepare_for_os_user()
         self._initialize_data_dir()
         self.conf.write_text(self._postgresql_conf())
@@ -113,7 +137,19 @@ class LocalPostgres:
         # server as ours; config_file can only be given there.
         cmd = [postgres, "-D", str(self.data_dir), "-c", f"config_file={self.conf}"]
         log.info("starting PostgreSQL on 127.0.0.1:%d (log: %s)", self.port, self.log_path)
-        procs.start_detached(self._as_os_user(cmd), self.log_path, self.pid_file, cwd=self.home)
+        procs.start_detached(
+            self._as_os_user(cmd), self.log_path, self.pid_file, cwd=self.cluster_home
+        )
+
+    @staticmethod
+    def _os_user_if_any() -> pwd.struct_passwd | None:
+        """The postgres account when we are root and it exists (before install it may not)."""
+        if os.geteuid() != 0:
+            return None
+        try:
+            return pwd.getpwnam(OS_USER)
+        except KeyError:
+            return None
 
     @staticmethod
     def _os_user() -> pwd.struct_passwd | None:
@@ -139,15 +175,21 @@ class LocalPostgres:
         return [setpriv, f"--reuid={OS_USER}", f"--regid={OS_USER}", "--init-groups", *cmd]
 
     def _prepare_for_os_user(self) -> None:
-        """As root: give the home (and the socket folder) to the postgres user, after checking
-        that it can reach them at all."""
+        """As root: give the cluster's folder (and the socket folder) to the postgres user,
+        after checking that it can reach them at all."""
         socket_dir = self.socket_dir
-        if socket_dir != self.home:
+        if socket_dir != self.cluster_home:
             socket_dir.mkdir(mode=0o700, exist_ok=True)
         user = self._os_user()
         if user is None:
             return
-        blocked = untraversable(self.state_dir, user)
+        cluster = self.cluster_home
+        if cluster != self.home:
+            log.info(
+                "user %s cannot enter %s; the PostgreSQL cluster lives in %s",
+                OS_USER, untraversable(self.state_dir, user), cluster,
+            )  # fmt: skip
+        blocked = untraversable(cluster.parent, user)  # the folder itself becomes the user's
         if blocked is not None:
             mode = stat.filemode(blocked.stat().st_mode)
             raise SluiceError(
@@ -157,7 +199,7 @@ class LocalPostgres:
             )
         # The server writes its log through a descriptor the launcher opens, so only the
         # folders (data/ is initdb's, made as that user) need to be the user's.
-        for path in {self.home, socket_dir}:
+        for path in {cluster, socket_dir}:
             os.chown(path, user.pw_uid, user.pw_gid)
 
     def _initialize_data_dir(self) -> None:
@@ -177,8 +219,9 @@ class LocalPostgres:
         cmd += ["--encoding=UTF8", "--locale=C", "--no-sync", "--no-instructions"]
         log.info("initialising PostgreSQL data directory %s", self.data_dir)
         result = subprocess.run(
-            self._as_os_user(cmd), capture_output=True, text=True, check=False, cwd=self.home
-        )
+            self._as_os_user(cmd), capture_output=True, text=True, check=False,
+            cwd=self.cluster_home,
+        )  # fmt: skip
         if result.returncode != 0:
             output = "\n".join((result.stdout + result.stderr).splitlines()[-20:])
             raise SluiceError(f"initdb failed for {self.data_dir}:\n{output}")

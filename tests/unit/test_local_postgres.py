@@ -92,15 +92,17 @@ def test_postgres_port_comes_from_env(tmp_path: Path, monkeypatch: pytest.Monkey
         LocalStack.from_env()
 
 
-def test_generated_settings(tmp_path: Path) -> None:
+def test_generated_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)  # not root: the cluster is in the home
     server = LocalPostgres(tmp_path / "state", 25432)
+    assert server.cluster_home == server.home
     conf = server._postgresql_conf()
     lines = conf.splitlines()
     settings = dict(line.split(" = ", 1) for line in lines if " = " in line)
     assert settings == {
         "listen_addresses": "'127.0.0.1'",
         "port": "25432",
-        "unix_socket_directories": f"'{server.home}'",
+        "unix_socket_directories": f"'{server.cluster_home}'",
         "logging_collector": "off",
         "log_destination": "'stderr'",
         "wal_level": "logical",
@@ -122,7 +124,10 @@ def test_generated_settings(tmp_path: Path) -> None:
     assert server.configured_port() == 25432
 
 
-def test_socket_of_a_deep_state_dir_moves_to_tmp(tmp_path: Path) -> None:
+def test_socket_of_a_deep_state_dir_moves_to_tmp(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)  # not root: the cluster is in the home
     short = LocalPostgres(tmp_path / "s", 5432)
     assert short.socket_dir == short.home
     deep = LocalPostgres(tmp_path / ("d" * 90) / "state", 5432)
@@ -172,20 +177,47 @@ def test_untraversable_finds_the_first_folder_the_user_cannot_enter(tmp_path: Pa
         blocked.chmod(0o700)
 
 
-def test_as_root_a_state_dir_the_postgres_user_cannot_reach_is_a_clear_error(
+def _digest(server: LocalPostgres) -> str:
+    import hashlib
+
+    return hashlib.sha1(str(server.state_dir).encode()).hexdigest()[:12]
+
+
+def test_as_root_a_state_dir_the_postgres_user_cannot_reach_moves_the_cluster(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
+    """A checkout under root's 0700 home (or pytest's): the cluster goes to /var/tmp, named
+    after the state dir; the pid file and the log stay in the state dir."""
     locked = tmp_path / "locked"
     locked.mkdir(mode=0o700)
     server = LocalPostgres(locked / "state", 5432)
-    server.home.mkdir(parents=True)
     monkeypatch.setattr(os, "geteuid", lambda: 0)
     monkeypatch.setattr(pwd, "getpwnam", lambda name: _user(54321, 54321))  # owns nothing
-    blocked = untraversable(server.state_dir, _user(54321, 54321))
-    assert blocked is not None and blocked in [locked, *locked.parents]
+    assert untraversable(server.state_dir, _user(54321, 54321)) is not None
+    assert server.cluster_home == Path("/var/tmp") / f"sluice-postgres-{_digest(server)}"
+    assert server.data_dir == server.cluster_home / "data"
+    assert server.conf.parent == server.cluster_home
+    assert server.pid_file.parent == server.log_path.parent == server.home
+    other = LocalPostgres(locked / "other", 5432)
+    assert other.cluster_home != server.cluster_home
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)  # not root: it runs as us, in the home
+    assert server.cluster_home == server.home
+
+
+def test_as_root_a_cluster_folder_the_postgres_user_cannot_reach_is_a_clear_error(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    server = LocalPostgres(tmp_path / "state", 5432)
+    user = _user(54321, 54321)
+    monkeypatch.setattr(os, "geteuid", lambda: 0)
+    monkeypatch.setattr(pwd, "getpwnam", lambda name: user)
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o700)
+    monkeypatch.setattr(LocalPostgres, "cluster_home", property(lambda self: locked / "pg"))
     with pytest.raises(SluiceError) as raised:
         server._prepare_for_os_user()
     message = str(raised.value)
+    blocked = untraversable(locked / "pg", user)
     assert message.startswith("PostgreSQL runs as user postgres (it refuses to run as root)")
     assert f"cannot enter {blocked} (drwx" in message
     assert f"`chmod o+x {blocked}`" in message
