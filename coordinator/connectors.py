@@ -44,6 +44,7 @@ def build_source(job: Any) -> Source:
         job=job.name,
         reader_channels=job.setting.speed.reader_channels,
         restore_column=restore_column(job),
+        exactly_once=exactly_once(job),
     )
     source: Source = cls(spec.config, context)
     return source

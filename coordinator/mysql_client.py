@@ -148,3 +148,28 @@ def query_one(conn: pymysql.connections.Connection, sql: str, args: Any = None) 
     with conn.cursor() as cur:
         cur.execute(sql, args)
         return cur.fetchone()
+
+
+# Unique indexes, columns in index order; NULLABLE is '' for NOT NULL columns.
+_UNIQUE_KEYS_SQL = """
+SELECT INDEX_NAME, COLUMN_NAME, NULLABLE
+FROM information_schema.STATISTICS
+WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s AND NON_UNIQUE = 0
+ORDER BY INDEX_NAME, SEQ_IN_INDEX
+"""
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes | bytearray) else str(value)
+
+
+def unique_keys(conn: Any, target: Any) -> dict[str, tuple[tuple[str, ...], bool]]:
+    """``{index name: (columns, all NOT NULL)}`` of the target's PRIMARY KEY and UNIQUE keys."""
+    keys: dict[str, tuple[list[str], bool]] = {}
+    with conn.cursor(pymysql.cursors.Cursor) as cur:
+        cur.execute(_UNIQUE_KEYS_SQL, (target.database, target.table))
+        for index, column, nullable in cur.fetchall():
+            cols, not_null = keys.setdefault(_text(index), ([], True))
+            cols.append(_text(column))
+            keys[_text(index)] = (cols, not_null and _text(nullable or "") == "")
+    return {name: (tuple(cols), nn) for name, (cols, nn) in keys.items()}

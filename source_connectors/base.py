@@ -26,6 +26,9 @@ class SourceContext:
     reader_channels: int
     restore_column: str | None = None
     """FlinkX ``setting.restore.restoreColumnName``: the column a part resumes after."""
+    exactly_once: bool = True
+    """``setting.delivery``: whether a part must resume exactly where it stopped (a table
+    source then needs a unique resume key), or may read its rows again."""
 
 
 class StateStore(Protocol):

@@ -45,6 +45,7 @@ from coordinator.mysql_client import (
     query_one,
     quote_ident,
     sql_failure,
+    unique_keys,
 )
 from schemas.events import Op, RowEvent
 from schemas.introspect import load_table_schema
@@ -53,6 +54,7 @@ from schemas.table import Column, TableSchema
 from source_connectors.base import Source, SourceContext, SourcePartReader
 from source_connectors.mysql import fast_rows
 from source_connectors.mysql.field_types import PLAIN_TYPE_NAMES
+from source_connectors.resume import require_unique_resume, tells_rows_apart
 
 INTEGER_TYPES = {"tinyint", "smallint", "mediumint", "int", "integer", "bigint"}
 
@@ -83,6 +85,8 @@ class MysqlSnapshotSource(Source):
         self.split_pk: str | None = None
         """``splitPk`` in the table's own spelling (``check``)."""
         self.split_nullable = False
+        self.key_unique = True
+        """Whether the resume key tells rows apart (check() finds out)."""
 
     # -- connections and the table's shape ------------------------------------------------
     def _connect(self, streaming: bool = False) -> pymysql.connections.Connection:
@@ -129,11 +133,26 @@ class MysqlSnapshotSource(Source):
         if self.config.splitPk:
             self._check_split_pk(self._full_table(conn))
         assert self._schema is not None
-        for k in self.resume_key():
+        key = self.resume_key()
+        for k in key:
             if k not in self._schema.column_index:
                 raise ConfigError(
                     f"{self.path}.column: the resume key column {k!r} must be read too"
                 )
+        if self.config.customSql:
+            # A query has no keys to check: its restore column is the user's word.
+            self.key_unique = bool(key)
+        else:
+            full = self._full_table(conn)
+            uniques = [cols for cols, not_null in unique_keys(conn, full).values() if not_null]
+            self.key_unique = tells_rows_apart(key, full.primary_key, uniques)
+        require_unique_resume(
+            f"{self.path}.connection[0].table[0]",
+            self.table_name if not self.config.customSql else "(customSql)",
+            key,
+            self.key_unique,
+            self.context.exactly_once,
+        )
 
     def _check_read_query(self, conn: pymysql.connections.Connection) -> None:
         assert self._schema is not None
@@ -302,10 +321,14 @@ class SnapshotPartReader(MysqlPartReader):
         state: dict[str, str],
     ) -> None:
         super().__init__(source, part_id, task)
-        self.key = source.resume_key()
+        # A key that does not tell rows apart cannot resume (source_connectors.resume):
+        # an at-least-once part then restarts from its first row.
+        self.key = source.resume_key() if source.key_unique else ()
         self.key_idx = [self.schema.column_index[k] for k in self.key]
         self.seq = int(state.get("seq", 0))
         self.last_key: list[str] | None = json.loads(state["last"]) if "last" in state else None
+        if not self.key:
+            self.last_key = None
         self.fetch_size = source.config.fetchSize
         self.conn = source.streaming_connection()
         self.conn.decoders.update(fast_rows.FAST_DECODERS)

@@ -19,7 +19,13 @@ import psycopg
 from coordinator.errors import ConfigError, TaskFailed
 from coordinator.jdbc import JdbcUrl
 from coordinator.mysql_client import column_by_name, columns_named
-from coordinator.pg_client import connect, load_table_schema, split_table, sql_failure
+from coordinator.pg_client import (
+    connect,
+    load_table_schema,
+    split_table,
+    sql_failure,
+    unique_keys,
+)
 from schemas import types as t
 from schemas.events import Op, RowEvent
 from schemas.postgres_types import quote_ident, select_expr
@@ -27,6 +33,7 @@ from schemas.row_binary import new_row_event, new_source_position
 from schemas.table import TableSchema
 from source_connectors.base import Source, SourceContext, SourcePartReader
 from source_connectors.mysql.snapshot import after_key, key_text
+from source_connectors.resume import require_unique_resume, tells_rows_apart
 
 NOT_YET = ("customSql", "increColumn", "polling")
 
@@ -48,6 +55,8 @@ class PostgresTableSource(Source):
         self.split_pk: str | None = None
         self.split_nullable = False
         self._schema: TableSchema | None = None
+        self.key_unique = True
+        """Whether the resume key tells rows apart (check() finds out)."""
 
     def connect(self) -> psycopg.Connection[Any]:
         return connect(
@@ -86,11 +95,21 @@ class PostgresTableSource(Source):
                 )
             if self.config.splitPk:
                 self._check_split_pk(full)
-            for k in self.resume_key():
+            key = self.resume_key()
+            for k in key:
                 if k not in self._schema.column_index:
                     raise ConfigError(
                         f"{self.path}.column: the resume key column {k!r} must be read too"
                     )
+            uniques = unique_keys(conn, self.schema_name, self.table_name)
+            self.key_unique = tells_rows_apart(key, full.primary_key, uniques)
+            require_unique_resume(
+                f"{self.path}.connection[0].table[0]",
+                f"{self.schema_name}.{self.table_name}",
+                key,
+                self.key_unique,
+                self.context.exactly_once,
+            )
             self._check_read_query(conn)
         finally:
             conn.close()
@@ -222,10 +241,14 @@ class PgPartReader(SourcePartReader):
     ) -> None:
         self.source, self.part_id, self.task = source, part_id, task
         self.schema = source.table_schema
-        self.key = source.resume_key()
+        # A key that does not tell rows apart cannot resume (source_connectors.resume):
+        # an at-least-once part then restarts from its first row.
+        self.key = source.resume_key() if source.key_unique else ()
         self.key_idx = [self.schema.column_index[k] for k in self.key]
         self.seq = int(state.get("seq", 0))
         self.last_key: list[Any] | None = json.loads(state["last"]) if "last" in state else None
+        if not self.key:
+            self.last_key = None
         self.fetch_size = int(source.config.fetchSize)
         # Neutral arrays are one-dimensional; PostgreSQL lets any array value have more.
         self.arrays = [i for i, c in enumerate(self.schema.columns) if c.logical.kind == t.ARRAY]
