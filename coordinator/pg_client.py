@@ -95,6 +95,49 @@ def load_table_schema(conn: psycopg.Connection[Any], schema: str, table: str) ->
     return TableSchema(schema, table, columns, key)
 
 
+_TYPE_SQL = """
+SELECT format_type(%(oid)s::oid, %(typmod)s), bt.typname, bt.typtype,
+       CASE WHEN bt.typtype = 'e' THEN ARRAY(
+              SELECT e.enumlabel::text FROM pg_enum e WHERE e.enumtypid = bt.oid
+              ORDER BY e.enumsortorder)
+            WHEN et.typtype = 'e' THEN ARRAY(
+              SELECT e.enumlabel::text FROM pg_enum e WHERE e.enumtypid = et.oid
+              ORDER BY e.enumsortorder) END,
+       et.typname, et.typtype
+FROM pg_type t
+JOIN pg_type bt ON bt.oid = CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END
+LEFT JOIN pg_type et ON et.oid = bt.typelem AND bt.typcategory = 'A'
+WHERE t.oid = %(oid)s::oid
+"""
+
+
+def query_schema(conn: psycopg.Connection[Any], sql: str, name: str) -> TableSchema:
+    """The columns a query returns (run with ``LIMIT 0``), typed from the catalog like a
+    table's; ``name`` labels the schema. Raises psycopg.Error when the query fails."""
+    with conn.cursor() as cur:
+        cur.execute(f"SELECT * FROM ({sql.replace('%', '%%')}) AS _sluice_probe LIMIT 0", [])
+        result = cur.pgresult
+        described = [
+            (d.name, d.type_code, result.fmod(i) if result is not None else -1)
+            for i, d in enumerate(cur.description or [])
+        ]
+        columns = []
+        for col_name, oid, typmod in described:
+            cur.execute(_TYPE_SQL, {"oid": oid, "typmod": typmod})
+            declared, typname, typtype, labels, element, element_typtype = cur.fetchone() or (
+                "text",
+                "text",
+                "b",
+                None,
+                None,
+                None,
+            )
+            row = (col_name, declared, False, typname, typtype, typmod, labels, element,
+                   element_typtype)  # fmt: skip
+            columns.append(column_from_catalog(catalog_column(row)))
+    return TableSchema("", name, tuple(columns), ())
+
+
 def unique_keys(conn: psycopg.Connection[Any], schema: str, table: str) -> list[tuple[str, ...]]:
     """The column lists of the table's primary key and unique constraints/indexes whose
     columns are all NOT NULL: what ``ON CONFLICT`` can name."""

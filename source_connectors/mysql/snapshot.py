@@ -141,7 +141,7 @@ class MysqlSnapshotSource(Source):
                 )
         if self.config.customSql:
             # A query has no keys to check: its restore column is the user's word.
-            self.key_unique = bool(key)
+            self.key_unique = bool(key) and not (self.split_pk and key == (self.split_pk,))
         else:
             full = self._full_table(conn)
             uniques = [cols for cols, not_null in unique_keys(conn, full).values() if not_null]

@@ -22,6 +22,7 @@ from coordinator.mysql_client import column_by_name, columns_named
 from coordinator.pg_client import (
     connect,
     load_table_schema,
+    query_schema,
     split_table,
     sql_failure,
     unique_keys,
@@ -35,7 +36,7 @@ from source_connectors.base import Source, SourceContext, SourcePartReader
 from source_connectors.mysql.snapshot import after_key, key_text
 from source_connectors.resume import require_unique_resume, tells_rows_apart
 
-NOT_YET = ("customSql", "increColumn", "polling")
+NOT_YET = ("increColumn", "polling")
 
 
 def _pg_after_key(key: tuple[str, ...], last: list[Any]) -> tuple[str, list[Any]]:
@@ -83,36 +84,71 @@ class PostgresTableSource(Source):
                 )
         conn = self.connect()
         try:
-            full = self._full_table(conn)
-            names = self.config.column_names
-            if names is None:
-                self._schema = full
+            if self.config.customSql:
+                self._check_custom_sql(conn)
             else:
-                names = columns_named(names, full, self.path)
-                key = full.primary_key if all(k in names for k in full.primary_key) else ()
-                self._schema = TableSchema(
-                    full.database, full.table, tuple(full.column(n) for n in names), key
-                )
-            if self.config.splitPk:
-                self._check_split_pk(full)
-            key = self.resume_key()
-            for k in key:
-                if k not in self._schema.column_index:
-                    raise ConfigError(
-                        f"{self.path}.column: the resume key column {k!r} must be read too"
-                    )
-            uniques = unique_keys(conn, self.schema_name, self.table_name)
-            self.key_unique = tells_rows_apart(key, full.primary_key, uniques)
-            require_unique_resume(
-                f"{self.path}.connection[0].table[0]",
-                f"{self.schema_name}.{self.table_name}",
-                key,
-                self.key_unique,
-                self.context.exactly_once,
-            )
+                self._check_table(conn)
             self._check_read_query(conn)
         finally:
             conn.close()
+
+    def _check_table(self, conn: psycopg.Connection[Any]) -> None:
+        full = self._full_table(conn)
+        names = self.config.column_names
+        if names is None:
+            self._schema = full
+        else:
+            names = columns_named(names, full, self.path)
+            key = full.primary_key if all(k in names for k in full.primary_key) else ()
+            self._schema = TableSchema(
+                full.database, full.table, tuple(full.column(n) for n in names), key
+            )
+        if self.config.splitPk:
+            self._check_split_pk(full)
+        key = self._check_resume_key()
+        uniques = unique_keys(conn, self.schema_name, self.table_name)
+        self.key_unique = tells_rows_apart(key, full.primary_key, uniques)
+        self._require_unique_resume(key, f"{self.schema_name}.{self.table_name}")
+
+    def _check_custom_sql(self, conn: psycopg.Connection[Any]) -> None:
+        """``customSql``: its columns from the server's description of the query; a query
+        has no keys, so only a restoreColumnName (taken at its word) lets a part resume."""
+        try:
+            schema = query_schema(conn, self.config.customSql, self.table_name)
+        except psycopg.OperationalError as e:
+            raise sql_failure(e, f"{self.path}.customSql: checking the query") from None
+        except psycopg.Error as e:
+            first = (str(e).strip().splitlines() or [""])[0]
+            raise ConfigError(f"{self.path}.customSql: the query fails: {first}") from None
+        names = self.config.column_names
+        if names is not None:
+            names = columns_named(names, schema, self.path)
+            schema = TableSchema("", schema.table, tuple(schema.column(n) for n in names), ())
+        self._schema = schema
+        if self.config.splitPk:
+            self._check_split_pk(schema)
+        key = self._check_resume_key()
+        self.key_unique = bool(key) and not (self.split_pk and key == (self.split_pk,))
+        self._require_unique_resume(key, "(customSql)")
+
+    def _check_resume_key(self) -> tuple[str, ...]:
+        assert self._schema is not None
+        key = self.resume_key()
+        for k in key:
+            if k not in self._schema.column_index:
+                raise ConfigError(
+                    f"{self.path}.column: the resume key column {k!r} must be read too"
+                )
+        return key
+
+    def _require_unique_resume(self, key: tuple[str, ...], table: str) -> None:
+        require_unique_resume(
+            f"{self.path}.connection[0].table[0]",
+            table,
+            key,
+            self.key_unique,
+            self.context.exactly_once,
+        )
 
     def _full_table(self, conn: psycopg.Connection[Any]) -> TableSchema:
         try:
@@ -163,7 +199,10 @@ class PostgresTableSource(Source):
         return f"SELECT {cols}{self._from_where(conds)}"
 
     def _from_where(self, conds: list[str] | None = None) -> str:
-        table = f"{quote_ident(self.schema_name)}.{quote_ident(self.table_name)}"
+        if self.config.customSql:
+            table = f"({self.config.customSql.replace('%', '%%')}) AS _sluice_custom"
+        else:
+            table = f"{quote_ident(self.schema_name)}.{quote_ident(self.table_name)}"
         where = [f"({self.config.where.replace('%', '%%')})"] if self.config.where else []
         where += conds or []
         return f" FROM {table}" + (" WHERE " + " AND ".join(where) if where else "")

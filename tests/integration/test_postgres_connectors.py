@@ -210,3 +210,44 @@ def test_a_multi_dimensional_array_stops_the_reader_naming_column_and_row(
                 pass
     finally:
         part.close()
+
+
+def test_a_custom_sql_query_is_read_typed_and_resumes_by_its_restore_column(
+    postgres_url: str, postgres_database: str, unique_name: str
+) -> None:
+    from coordinator.connectors import build_source
+    from coordinator.errors import ConfigError
+
+    db = postgres_database
+    conn = pg_connect(postgres_url, db)
+    create_pg_types(conn, "public", "src")
+    fill_pg_types(conn, "public", "src", 50)
+    conn.close()
+    query = "SELECT id, n102 * 2 AS twice, e, ai FROM src WHERE id % 2 = 1 OR id = 4"
+    reader = pg_reader(postgres_url, db, "public.src", customSql=query, fetchSize=7)
+    job = job_of(unique_name, reader, pg_writer(postgres_url, db, "public.src"))
+    job["job"]["setting"]["restore"]["restoreColumnName"] = "id"
+    source = build_source(build_job(job))
+    source.check()
+    kinds = [c.logical.describe() for c in source.tables()[0].columns]
+    assert kinds == ["int64", "numeric", "enum(4 members)", "array<int32>"]
+    part = source.list_parts()[0]
+    reader_part = source.build_part(part, "reader-0", None)
+    first = reader_part.next_batch() or []
+    position = reader_part.snapshot()
+    reader_part.close()
+    rest = []
+    reader_part = source.build_part(part, "reader-0", position)
+    while (batch := reader_part.next_batch()) is not None:
+        rest += batch
+    reader_part.close()
+    ids = [e.after[0] for e in first + rest]
+    conn = pg_connect(postgres_url, db)
+    want = [r[0] for r in conn.execute(f"SELECT id FROM ({query}) q ORDER BY id").fetchall()]
+    conn.close()
+    assert len(first) == 7 and ids == want  # each row once, in order, across the restart
+    bad = pg_reader(postgres_url, db, "public.src", customSql="SELECT nope FROM src")
+    with pytest.raises(ConfigError, match=r"customSql: the query fails: column \"nope\""):
+        build_source(
+            build_job(job_of(unique_name, bad, {"name": "streamwriter", "parameter": {}}))
+        ).check()
