@@ -194,6 +194,10 @@ class _Statements:
         cols = [quote_ident(c) for c in m.target_columns]
         marks = ", ".join(["%s"] * len(cols))
         self.insert = f"INSERT INTO {self.table} ({', '.join(cols)}) VALUES ({marks})"
+        self.copy: str | None = None
+        """The COPY plain inserts go through (insert mode): the bulk path PostgreSQL has."""
+        if not self.upsert:
+            self.copy = f"COPY {self.table} ({', '.join(cols)}) FROM STDIN"
         if self.upsert:
             non_key = [c for c in m.target_columns if c not in m.key_columns]
             action = (
@@ -355,18 +359,33 @@ class PgTwoPhaseWriter(TwoPhaseSinkWriter):
         return rejected
 
     def _apply(self, cur: Any, events: list[RowEvent]) -> None:
-        """Consecutive statements of the same SQL go to the server together."""
+        """Consecutive statements of the same SQL go to the server together; plain inserts
+        as one COPY (a refused row fails the whole COPY, and _batch goes row by row)."""
         run_sql: str | None = None
         run: list[list[Any]] = []
+        copy: dict[str, str] = {}
         for ev in events:
-            for sql, args in self._for(ev.table).for_event(ev):
+            statements = self._for(ev.table)
+            if statements.copy is not None:
+                copy[statements.insert] = statements.copy
+            for sql, args in statements.for_event(ev):
                 if sql != run_sql and run:
-                    cur.executemany(run_sql, run)
+                    self._run(cur, run_sql, run, copy)
                     run = []
                 run_sql = sql
                 run.append(args)
         if run:
-            cur.executemany(run_sql, run)
+            self._run(cur, run_sql, run, copy)
+
+    @staticmethod
+    def _run(cur: Any, sql: Any, rows: list[list[Any]], copy: dict[str, str]) -> None:
+        copy_sql = copy.get(sql)
+        if copy_sql is None or len(rows) < 2:
+            cur.executemany(sql, rows)
+            return
+        with cur.copy(copy_sql) as out:
+            for row in rows:
+                out.write_row(row)
 
     def _failure(self, e: psycopg.Error, events: list[RowEvent]) -> Exception:
         first, last = events[0].source, events[-1].source

@@ -251,3 +251,51 @@ def test_a_custom_sql_query_is_read_typed_and_resumes_by_its_restore_column(
         build_source(
             build_job(job_of(unique_name, bad, {"name": "streamwriter", "parameter": {}}))
         ).check()
+
+
+def test_a_row_the_table_refuses_is_rejected_and_the_rest_of_the_batch_written(
+    postgres_url: str, postgres_database: str, unique_name: str
+) -> None:
+    """Plain inserts go as one COPY; a value the target refuses fails the COPY, and the
+    batch is applied again row by row: only that row is rejected, with the server's reason."""
+    from coordinator.connectors import build_sink
+    from schemas import types as t
+    from schemas.events import Op, RowEvent, SourcePosition
+    from schemas.table import Column, TableSchema
+    from testkit.sinks import commit_once
+
+    db = postgres_database
+    conn = pg_connect(postgres_url, db)
+    conn.execute("CREATE TABLE dst (id int PRIMARY KEY, v varchar(3), n smallint)")
+    source = TableSchema(
+        "app", "src",
+        (Column("id", "int", "int", False, logical=t.int_type(32), dialect="x"),
+         Column("v", "text", "text", logical=t.simple(t.STRING), dialect="x"),
+         Column("n", "bigint", "bigint", logical=t.int_type(64), dialect="x")),
+        ("id",),
+    )  # fmt: skip
+    rows = [(1, "ok", 1), (2, "too long", 2), (3, "ab", 70000), (4, "cd", 4), (5, None, None)]
+    events = [
+        RowEvent(Op.SNAPSHOT, source, None, row, SourcePosition("reader-0", seq=n), 0)
+        for n, row in enumerate(rows, 1)
+    ]
+    job = build_job(job_of(unique_name, pg_reader(postgres_url, db, "public.dst"),
+                           pg_writer(postgres_url, db, "public.dst")))  # fmt: skip
+    sink = build_sink(job)
+    sink.check()
+    sink.check_input([source])
+    writer = sink.build_writer("writer-0")
+    writer.begin("sl-rej-writer-0-1")
+    rejected = writer.write(events)
+    assert [(r.event.after[0], r.reason.split(":")[0]) for r in rejected] == [
+        (2, "value too long for type character varying(3)"),
+        (3, "smallint out of range"),
+    ]
+    writer.abort()
+    writer.close()
+    writer = sink.build_writer("writer-0")
+    good = [e for e in events if e.after[0] not in (2, 3)]
+    commit_once(writer, "sl-rej-writer-0-2", good, {"t:0": 5})
+    got = conn.execute("SELECT id, v, n FROM dst ORDER BY id").fetchall()
+    conn.close()
+    assert got == [(1, "ok", 1), (4, "cd", 4), (5, None, None)]
