@@ -13,7 +13,14 @@ import psycopg
 
 from coordinator.errors import ConfigError, ConnectError, SluiceError, TaskFailed, TransientError
 from coordinator.jdbc import JdbcUrl
-from schemas.postgres_types import COLUMNS_SQL, catalog_column, column_from_catalog, neutral_loaders
+from schemas.postgres_types import (
+    BASE_AND_ELEMENT,
+    COLUMNS_SQL,
+    ENUM_LABELS,
+    catalog_column,
+    column_from_catalog,
+    neutral_loaders,
+)
 from schemas.table import TableSchema
 
 # SQLSTATE classes after which the same work can succeed: a lost or refused connection, a
@@ -95,18 +102,12 @@ def load_table_schema(conn: psycopg.Connection[Any], schema: str, table: str) ->
     return TableSchema(schema, table, columns, key)
 
 
-_TYPE_SQL = """
+_TYPE_SQL = f"""
 SELECT format_type(%(oid)s::oid, %(typmod)s), bt.typname, bt.typtype,
-       CASE WHEN bt.typtype = 'e' THEN ARRAY(
-              SELECT e.enumlabel::text FROM pg_enum e WHERE e.enumtypid = bt.oid
-              ORDER BY e.enumsortorder)
-            WHEN et.typtype = 'e' THEN ARRAY(
-              SELECT e.enumlabel::text FROM pg_enum e WHERE e.enumtypid = et.oid
-              ORDER BY e.enumsortorder) END,
+       {ENUM_LABELS},
        et.typname, et.typtype
 FROM pg_type t
-JOIN pg_type bt ON bt.oid = CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END
-LEFT JOIN pg_type et ON et.oid = bt.typelem AND bt.typcategory = 'A'
+{BASE_AND_ELEMENT}
 WHERE t.oid = %(oid)s::oid
 """
 

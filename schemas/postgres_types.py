@@ -75,23 +75,28 @@ class CatalogColumn:
     element_typtype: str | None = None
 
 
-COLUMNS_SQL = """
-SELECT a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull,
-       bt.typname, bt.typtype,
-       CASE WHEN t.typtype = 'd' THEN t.typtypmod ELSE a.atttypmod END,
-       CASE WHEN bt.typtype = 'e' THEN ARRAY(
+# For a type t: its base type bt (a domain's underlying one), an array's element et, and the
+# enum labels of bt or et in order.
+ENUM_LABELS = """CASE WHEN bt.typtype = 'e' THEN ARRAY(
               SELECT e.enumlabel::text FROM pg_enum e WHERE e.enumtypid = bt.oid
               ORDER BY e.enumsortorder)
             WHEN et.typtype = 'e' THEN ARRAY(
               SELECT e.enumlabel::text FROM pg_enum e WHERE e.enumtypid = et.oid
-              ORDER BY e.enumsortorder) END,
+              ORDER BY e.enumsortorder) END"""
+BASE_AND_ELEMENT = """JOIN pg_type bt ON bt.oid = CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END
+LEFT JOIN pg_type et ON et.oid = bt.typelem AND bt.typcategory = 'A'"""
+
+COLUMNS_SQL = f"""
+SELECT a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull,
+       bt.typname, bt.typtype,
+       CASE WHEN t.typtype = 'd' THEN t.typtypmod ELSE a.atttypmod END,
+       {ENUM_LABELS},
        et.typname, et.typtype
 FROM pg_attribute a
 JOIN pg_class c ON c.oid = a.attrelid
 JOIN pg_namespace n ON n.oid = c.relnamespace
 JOIN pg_type t ON t.oid = a.atttypid
-JOIN pg_type bt ON bt.oid = CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END
-LEFT JOIN pg_type et ON et.oid = bt.typelem AND bt.typcategory = 'A'
+{BASE_AND_ELEMENT}
 WHERE n.nspname = %s AND c.relname = %s AND a.attnum > 0 AND NOT a.attisdropped
 ORDER BY a.attnum
 """

@@ -29,7 +29,8 @@ import pymysql
 from coordinator.mysql_client import qualified, quote_ident
 from schemas.events import Op, RowEvent, SourcePosition
 from schemas.table import TableSchema
-from source_connectors.mysql.snapshot import key_text, select_expr
+from source_connectors.mysql.snapshot import select_expr
+from source_connectors.table_parts import key_text
 
 Position = tuple[str, int]
 ER_TABLE_DEF_CHANGED = 1412

@@ -47,9 +47,9 @@ from source_connectors.base import SourcePartReader
 from source_connectors.mysql.snapshot import (
     INTEGER_TYPES,
     MysqlSnapshotSource,
-    key_text,
     literal_percent,
 )
+from source_connectors.table_parts import key_text
 
 log = logging.getLogger("sluice.polling")
 

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -47,14 +46,19 @@ from coordinator.mysql_client import (
     sql_failure,
     unique_keys,
 )
-from schemas.events import Op, RowEvent
+from schemas.events import RowEvent
 from schemas.introspect import load_table_schema
-from schemas.row_binary import new_row_event, new_source_position
 from schemas.table import Column, TableSchema
 from source_connectors.base import Source, SourceContext, SourcePartReader
 from source_connectors.mysql import fast_rows
 from source_connectors.mysql.field_types import PLAIN_TYPE_NAMES
 from source_connectors.resume import require_unique_resume, tells_rows_apart
+from source_connectors.table_parts import (
+    PartPosition,
+    part_condition,
+    resume_key,
+    split_parts,
+)
 
 INTEGER_TYPES = {"tinyint", "smallint", "mediumint", "int", "integer", "bigint"}
 
@@ -140,8 +144,8 @@ class MysqlSnapshotSource(Source):
                     f"{self.path}.column: the resume key column {k!r} must be read too"
                 )
         if self.config.customSql:
-            # A query has no keys to check: its restore column is the user's word.
-            self.key_unique = bool(key) and not (self.split_pk and key == (self.split_pk,))
+            # A query has no keys to check: its restore column or splitPk is the user's word.
+            self.key_unique = bool(key)
         else:
             full = self._full_table(conn)
             uniques = [cols for cols, not_null in unique_keys(conn, full).values() if not_null]
@@ -227,47 +231,23 @@ class MysqlSnapshotSource(Source):
         return [self._schema] if self._schema else []
 
     def resume_key(self) -> tuple[str, ...]:
-        """Columns the part's query is ordered by, and resumes after: ``restoreColumnName``
-        or ``splitPk``, then the primary key's columns (when read) to tell apart rows that
-        share a value — a NULL above all — else the primary key alone."""
+        """See :func:`source_connectors.table_parts.resume_key`."""
         assert self._schema is not None, "check() first"
-        restore = getattr(self.context, "restore_column", None)
-        if restore:
-            base: tuple[str, ...] = (column_by_name(self._schema.column_names, restore) or restore,)
-        elif self.split_pk:
-            base = (self.split_pk,)
-        else:
-            return self._schema.primary_key
-        return base + tuple(k for k in self._schema.primary_key if k not in base)
+        return resume_key(self._schema, self.context.restore_column, self.split_pk)
 
     # -- splitting ------------------------------------------------------------------------
     def list_parts(self) -> list[str]:
+        def bounds() -> tuple[Any, Any]:
+            split = quote_ident(self.split_pk or "")
+            conn = self._connect()
+            try:
+                where = f"{self._from_clause()}{self._where_clause()}"
+                return query_one(conn, f"SELECT MIN({split}), MAX({split}) FROM {where}")
+            finally:
+                conn.close()
+
         n = self.context.reader_channels
-        if not self.split_pk or n == 1:
-            return [json.dumps({"i": 0, "n": 1})]
-        if self.config.splitStrategy == "mod":
-            return [json.dumps({"i": i, "n": n, "mod": True}) for i in range(n)]
-        conn = self._connect()
-        try:
-            split = quote_ident(self.split_pk)
-            lo, hi = query_one(
-                conn,
-                f"SELECT MIN({split}), MAX({split}) FROM {self._from_clause()}{self._where_clause()}",
-            )
-        finally:
-            conn.close()
-        if lo is None:
-            return [json.dumps({"i": 0, "n": 1})]
-        lo, hi = int(lo), int(hi)
-        step = max(1, -(-(hi - lo + 1) // n))
-        parts = []
-        for i in range(n):
-            start = lo + i * step
-            if start > hi:
-                break
-            end = min(hi, start + step - 1)
-            parts.append(json.dumps({"i": i, "n": n, "lo": start, "hi": end}))
-        return parts
+        return split_parts(n, self.config.splitStrategy, self.split_pk, bounds)
 
     def estimate_rows(self) -> int | None:
         conn = self._connect()
@@ -321,14 +301,7 @@ class SnapshotPartReader(MysqlPartReader):
         state: dict[str, str],
     ) -> None:
         super().__init__(source, part_id, task)
-        # A key that does not tell rows apart cannot resume (source_connectors.resume):
-        # an at-least-once part then restarts from its first row.
-        self.key = source.resume_key() if source.key_unique else ()
-        self.key_idx = [self.schema.column_index[k] for k in self.key]
-        self.seq = int(state.get("seq", 0))
-        self.last_key: list[str] | None = json.loads(state["last"]) if "last" in state else None
-        if not self.key:
-            self.last_key = None
+        self.position = PartPosition(self.schema, source.resume_key(), source.key_unique, state)
         self.fetch_size = source.config.fetchSize
         self.conn = source.streaming_connection()
         self.conn.decoders.update(fast_rows.FAST_DECODERS)
@@ -349,21 +322,16 @@ class SnapshotPartReader(MysqlPartReader):
         if src.config.where:
             conds.append(f"({literal_percent(src.config.where)})")
         split = quote_ident(src.split_pk) if src.split_pk else None
-        # NULL is in no range and no residue: the first part takes those rows.
-        nulls = f" OR {split} IS NULL" if src.split_nullable and part["i"] == 0 else ""
-        if split and part.get("mod"):
-            conds.append(f"(MOD(MOD({split}, %s) + %s, %s) = %s{nulls})")
-            args += [part["n"], part["n"], part["n"], part["i"]]
-        elif split and "lo" in part:
-            conds.append(f"({split} BETWEEN %s AND %s{nulls})")
-            args += [part["lo"], part["hi"]]
-        if self.last_key is not None and self.key:
+        more, values = part_condition(part, split, src.split_nullable)
+        conds, args = conds + more, args + values
+        key, last = self.position.key, self.position.last_key
+        if last is not None:
             # A position saved before the tie-break columns existed covers a key prefix.
-            cond, values = after_key(self.key[: len(self.last_key)], self.last_key)
+            cond, values = after_key(key[: len(last)], last)
             conds.append(cond)
             args += values
         where = (" WHERE " + " AND ".join(conds)) if conds else ""
-        order = (" ORDER BY " + ", ".join(quote_ident(k) for k in self.key)) if self.key else ""
+        order = (" ORDER BY " + ", ".join(quote_ident(k) for k in key)) if key else ""
         return f"SELECT {cols} FROM {src._from_clause_escaped()}{where}{order}", args
 
     def next_batch(self) -> list[RowEvent] | None:
@@ -373,33 +341,10 @@ class SnapshotPartReader(MysqlPartReader):
         if not rows:
             self.done = True
             return None
-        now = int(time.time() * 1000)
-        schema = self.schema
-        assert schema is not None
-        first = self.seq + 1
-        task, chunk, snapshot = self.task, self.part_id, Op.SNAPSHOT
-        events = [
-            new_row_event(
-                snapshot,
-                schema,
-                None,
-                row,
-                new_source_position(task, chunk, None, None, None, None, None, seq),
-                now,
-            )
-            for seq, row in enumerate(rows, first)
-        ]
-        self.seq = first + len(rows) - 1
-        if self.key_idx:
-            last = rows[-1]
-            self.last_key = [key_text(last[i]) for i in self.key_idx]
-        return events
+        return self.position.events(rows, self.task, self.part_id)
 
     def snapshot(self) -> dict[str, str]:
-        state = {"seq": str(self.seq)}
-        if self.last_key is not None:
-            state["last"] = json.dumps(self.last_key)
-        return state
+        return self.position.state()
 
     def close(self) -> None:
         # Closing a broken connection must not mask why it broke.
@@ -449,15 +394,6 @@ def select_expr(col: Column) -> str:
     if col.data_type == "float":
         return f"CAST({q} AS DOUBLE) AS {q}"
     return q
-
-
-def key_text(value: Any) -> Any:
-    """Resume-key values as JSON-safe scalars PyMySQL can pass back as parameters."""
-    if value is None or isinstance(value, int | float | str):
-        return value
-    if isinstance(value, bytes):
-        return value.decode("latin-1")
-    return str(value)
 
 
 _FIELD_TYPES = {

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import time
 from typing import Any
 
 import psycopg
@@ -28,13 +27,13 @@ from coordinator.pg_client import (
     unique_keys,
 )
 from schemas import types as t
-from schemas.events import Op, RowEvent
+from schemas.events import RowEvent
 from schemas.postgres_types import quote_ident, select_expr
-from schemas.row_binary import new_row_event, new_source_position
 from schemas.table import TableSchema
 from source_connectors.base import Source, SourceContext, SourcePartReader
-from source_connectors.mysql.snapshot import after_key, key_text
+from source_connectors.mysql.snapshot import after_key
 from source_connectors.resume import require_unique_resume, tells_rows_apart
+from source_connectors.table_parts import PartPosition, part_condition, resume_key, split_parts
 
 NOT_YET = ("increColumn", "polling")
 
@@ -112,7 +111,8 @@ class PostgresTableSource(Source):
 
     def _check_custom_sql(self, conn: psycopg.Connection[Any]) -> None:
         """``customSql``: its columns from the server's description of the query; a query
-        has no keys, so only a restoreColumnName (taken at its word) lets a part resume."""
+        has no keys, so its restoreColumnName or splitPk (taken at its word) is what a part
+        resumes by."""
         try:
             schema = query_schema(conn, self.config.customSql, self.table_name)
         except psycopg.OperationalError as e:
@@ -128,7 +128,7 @@ class PostgresTableSource(Source):
         if self.config.splitPk:
             self._check_split_pk(schema)
         key = self._check_resume_key()
-        self.key_unique = bool(key) and not (self.split_pk and key == (self.split_pk,))
+        self.key_unique = bool(key)  # a query has no keys to check: the user's word
         self._require_unique_resume(key, "(customSql)")
 
     def _check_resume_key(self) -> tuple[str, ...]:
@@ -211,43 +211,23 @@ class PostgresTableSource(Source):
         return [self._schema] if self._schema else []
 
     def resume_key(self) -> tuple[str, ...]:
-        """As ``mysqlreader``: ``restoreColumnName`` or ``splitPk``, then the primary key's
-        columns to tell rows apart; else the primary key alone."""
+        """See :func:`source_connectors.table_parts.resume_key`."""
         assert self._schema is not None, "check() first"
-        restore = getattr(self.context, "restore_column", None)
-        if restore:
-            base: tuple[str, ...] = (column_by_name(self._schema.column_names, restore) or restore,)
-        elif self.split_pk:
-            base = (self.split_pk,)
-        else:
-            return self._schema.primary_key
-        return base + tuple(k for k in self._schema.primary_key if k not in base)
+        return resume_key(self._schema, self.context.restore_column, self.split_pk)
 
     def list_parts(self) -> list[str]:
+        def bounds() -> tuple[Any, Any]:
+            split = quote_ident(self.split_pk or "")
+            conn = self.connect()
+            try:
+                with conn.cursor() as cur:
+                    cur.execute(f"SELECT MIN({split}), MAX({split}){self._from_where()}", [])
+                    return cur.fetchone() or (None, None)
+            finally:
+                conn.close()
+
         n = self.context.reader_channels
-        if not self.split_pk or n == 1:
-            return [json.dumps({"i": 0, "n": 1})]
-        if self.config.splitStrategy == "mod":
-            return [json.dumps({"i": i, "n": n, "mod": True}) for i in range(n)]
-        split = quote_ident(self.split_pk)
-        conn = self.connect()
-        try:
-            with conn.cursor() as cur:
-                sql = f"SELECT MIN({split}), MAX({split}){self._from_where()}"
-                cur.execute(sql, [])
-                lo, hi = cur.fetchone() or (None, None)
-        finally:
-            conn.close()
-        if lo is None:
-            return [json.dumps({"i": 0, "n": 1})]
-        step = max(1, -(-(hi - lo + 1) // n))
-        parts = []
-        for i in range(n):
-            start = lo + i * step
-            if start > hi:
-                break
-            parts.append(json.dumps({"i": i, "n": n, "lo": start, "hi": min(hi, start + step - 1)}))
-        return parts
+        return split_parts(n, self.config.splitStrategy, self.split_pk, bounds)
 
     def estimate_rows(self) -> int | None:
         conn = self.connect()
@@ -280,14 +260,7 @@ class PgPartReader(SourcePartReader):
     ) -> None:
         self.source, self.part_id, self.task = source, part_id, task
         self.schema = source.table_schema
-        # A key that does not tell rows apart cannot resume (source_connectors.resume):
-        # an at-least-once part then restarts from its first row.
-        self.key = source.resume_key() if source.key_unique else ()
-        self.key_idx = [self.schema.column_index[k] for k in self.key]
-        self.seq = int(state.get("seq", 0))
-        self.last_key: list[Any] | None = json.loads(state["last"]) if "last" in state else None
-        if not self.key:
-            self.last_key = None
+        self.position = PartPosition(self.schema, source.resume_key(), source.key_unique, state)
         self.fetch_size = int(source.config.fetchSize)
         # Neutral arrays are one-dimensional; PostgreSQL lets any array value have more.
         self.arrays = [i for i, c in enumerate(self.schema.columns) if c.logical.kind == t.ARRAY]
@@ -310,22 +283,14 @@ class PgPartReader(SourcePartReader):
 
     def _query(self, part: dict[str, Any]) -> tuple[str, list[Any]]:
         src = self.source
-        conds: list[str] = []
-        args: list[Any] = []
         split = quote_ident(src.split_pk) if src.split_pk else None
-        # NULL is in no range and no residue: the first part takes those rows.
-        nulls = f" OR {split} IS NULL" if src.split_nullable and part["i"] == 0 else ""
-        if split and part.get("mod"):
-            conds.append(f"(mod(mod({split}, %s) + %s, %s) = %s{nulls})")
-            args += [part["n"], part["n"], part["n"], part["i"]]
-        elif split and "lo" in part:
-            conds.append(f"({split} BETWEEN %s AND %s{nulls})")
-            args += [part["lo"], part["hi"]]
-        if self.last_key is not None and self.key:
-            cond, values = _pg_after_key(self.key[: len(self.last_key)], self.last_key)
+        conds, args = part_condition(part, split, src.split_nullable)
+        key, last = self.position.key, self.position.last_key
+        if last is not None:
+            cond, values = _pg_after_key(key[: len(last)], last)
             conds.append(cond)
             args += values
-        order = ", ".join(f"{quote_ident(k)} NULLS FIRST" for k in self.key)
+        order = ", ".join(f"{quote_ident(k)} NULLS FIRST" for k in key)
         return src.select_sql(conds) + (f" ORDER BY {order}" if order else ""), args
 
     def next_batch(self) -> list[RowEvent] | None:
@@ -342,23 +307,7 @@ class PgPartReader(SourcePartReader):
             return None
         if self.arrays:
             self._check_arrays(rows)
-        now = int(time.time() * 1000)
-        first = self.seq + 1
-        events = [
-            new_row_event(
-                Op.SNAPSHOT,
-                self.schema,
-                None,
-                tuple(row),
-                new_source_position(self.task, self.part_id, None, None, None, None, None, seq),
-                now,
-            )
-            for seq, row in enumerate(rows, first)
-        ]
-        self.seq = first + len(rows) - 1
-        if self.key_idx:
-            self.last_key = [key_text(rows[-1][i]) for i in self.key_idx]
-        return events
+        return self.position.events([tuple(r) for r in rows], self.task, self.part_id)
 
     def _check_arrays(self, rows: list[Any]) -> None:
         for row in rows:
@@ -366,7 +315,8 @@ class PgPartReader(SourcePartReader):
                 value = row[i]
                 if value and any(isinstance(v, list) for v in value):
                     name = self.schema.columns[i].name
-                    key = {k: row[j] for k, j in zip(self.key, self.key_idx, strict=True)}
+                    p = self.position
+                    key = {k: row[j] for k, j in zip(p.key, p.key_idx, strict=True)}
                     raise TaskFailed(
                         f"{self.source.path}: column {name} of {self.schema.qualified_name} "
                         f"holds a multi-dimensional array in the row {key or row[0]!r}; Sluice "
@@ -375,10 +325,7 @@ class PgPartReader(SourcePartReader):
                     )
 
     def snapshot(self) -> dict[str, str]:
-        state = {"seq": str(self.seq)}
-        if self.last_key is not None:
-            state["last"] = json.dumps(self.last_key)
-        return state
+        return self.position.state()
 
     def close(self) -> None:
         with contextlib.suppress(Exception):
