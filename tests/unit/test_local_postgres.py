@@ -250,7 +250,12 @@ def test_down_stops_our_postgres_with_a_fast_shutdown_even_without_with_postgres
     server.home.mkdir(parents=True)
     # Stands in for the postmaster: its command line names the state dir and bin/postgres.
     # Like a smart shutdown with a client connected, SIGTERM would not stop it: SIGINT does.
-    script = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(60)"
+    # SIGINT's default is set explicitly: a shell running the suite in the background starts
+    # its children with SIGINT ignored, and Python then keeps it ignored (the server does not).
+    script = (
+        "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+        "signal.signal(signal.SIGINT, signal.SIG_DFL); time.sleep(60)"
+    )
     cmd = [sys.executable, "-c", script, f"/usr/lib/postgresql/15/{MARKER}", str(server.data_dir)]
     procs.start_detached(cmd, server.log_path, server.pid_file, server.home)
     assert procs.wait_until(lambda: server.running_pid() is not None, timeout=10)
