@@ -299,3 +299,70 @@ def test_a_row_the_table_refuses_is_rejected_and_the_rest_of_the_batch_written(
     got = conn.execute("SELECT id, v, n FROM dst ORDER BY id").fetchall()
     conn.close()
     assert got == [(1, "ok", 1), (4, "cd", 4), (5, None, None)]
+
+
+@pytest.mark.parametrize("write_mode", ["insert", "replace"])
+def test_mariadb_cdc_into_postgresql_follows_every_change(
+    write_mode: str,
+    postgres_url: str,
+    postgres_database: str,
+    mysql_url: str,
+    mysql_database: str,
+    kafka_bootstrap: str,
+    unique_name: str,
+    tmp_path: Any,
+) -> None:
+    """binlogreader (initial snapshot, then the binlog) → postgresqlwriter, 3 writer
+    channels: inserts, updates, an update that changes the key, deletes and a re-insert of a
+    deleted key, while the job runs; the PostgreSQL table ends equal to the MariaDB one."""
+    from testkit.cdc import RunningJob, cdc_job
+    from testkit.wait import wait_until
+
+    my = mysql_connect(mysql_url, mysql_database)
+    execute(
+        my,
+        "CREATE TABLE src (id INT PRIMARY KEY, v VARCHAR(20), amount DECIMAL(10,2),"
+        " at DATETIME(6), flag TINYINT(1))",
+        "INSERT INTO src SELECT seq, CONCAT('v', seq), seq / 4, '2024-01-01' + INTERVAL seq"
+        " MINUTE, seq % 2 FROM seq_1_to_500",
+    )
+    pg = pg_connect(postgres_url, postgres_database)
+    pg.execute("CREATE TABLE dst (id int PRIMARY KEY, v varchar(20), amount numeric(10,2),"
+               " at timestamp(6), flag boolean)")  # fmt: skip
+    job = cdc_job(mysql_url, mysql_database, ["src"], mysql_database, "src",
+                  name=unique_name, start={"mode": "initial"}, writers=3)  # fmt: skip
+    job["job"]["content"][0]["writer"] = pg_writer(
+        postgres_url, postgres_database, "public.dst", writeMode=write_mode
+    )
+    running = RunningJob(job, tmp_path / "job.json", kafka_bootstrap)
+    try:
+        execute(
+            my,
+            "INSERT INTO src SELECT seq, CONCAT('n', seq), -seq, NOW(6), 1 FROM seq_501_to_800",
+            "UPDATE src SET v = CONCAT(v, '!'), amount = amount + 1 WHERE id % 3 = 0",
+            "UPDATE src SET id = id + 10000 WHERE id BETWEEN 10 AND 19",  # the key changes
+            "DELETE FROM src WHERE id % 7 = 0",
+            "INSERT INTO src VALUES (14, 'back', 1.5, '2000-01-01', 0)",  # deleted, again
+            "UPDATE src SET flag = NULL, at = NULL WHERE id = 1",
+        )
+
+        def rows_of_mysql() -> list[tuple[Any, ...]]:
+            with my.cursor() as cur:
+                cur.execute("SELECT id, v, amount, at, flag FROM src ORDER BY id")
+                return [
+                    (i, v, a, t, None if f is None else bool(f)) for i, v, a, t, f in cur.fetchall()
+                ]
+
+        def rows_of_pg() -> list[tuple[Any, ...]]:
+            return [tuple(r) for r in pg.execute("SELECT * FROM dst ORDER BY id").fetchall()]
+
+        def copied() -> bool:
+            running.assert_running()
+            return rows_of_pg() == rows_of_mysql()
+
+        wait_until(copied, 90, "PostgreSQL to follow MariaDB")
+    finally:
+        running.stop()
+        my.close()
+    assert prepared(postgres_url, postgres_database) == []
+    pg.close()
