@@ -14,10 +14,13 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from coordinator.errors import ConfigError
 from coordinator.mysql_client import column_by_name
+from schemas import types
 from schemas.events import Op, RowEvent
 from schemas.row_binary import new_row_event, new_source_position
 from schemas.table import TableSchema
+from source_connectors.base import Source
 
 WHOLE = json.dumps({"i": 0, "n": 1})
 
@@ -134,3 +137,60 @@ class PartPosition:
         if self.last_key is not None:
             state["last"] = json.dumps(self.last_key)
         return state
+
+
+class TableSource(Source):
+    """A source reading one table (or query) in parts split by ``splitPk``: the dialect's
+    subclass checks it (setting ``_schema``, ``split_pk``, ``key_unique``) and says how to
+    find ``splitPk``'s bounds."""
+
+    path: str
+    _schema: TableSchema | None = None
+    split_pk: str | None = None
+    """``splitPk`` in the table's own spelling (``check``)."""
+    split_nullable = False
+    key_unique = True
+    """Whether the resume key tells rows apart (``check`` finds out)."""
+
+    @property
+    def table_schema(self) -> TableSchema:
+        """The table read, as :meth:`check` found it."""
+        if self._schema is None:
+            self.check()
+        assert self._schema is not None
+        return self._schema
+
+    def tables(self) -> list[TableSchema]:
+        return [self._schema] if self._schema else []
+
+    def resume_key(self) -> tuple[str, ...]:
+        """See :func:`resume_key`."""
+        assert self._schema is not None, "check() first"
+        return resume_key(self._schema, self.context.restore_column, self.split_pk)
+
+    def split_bounds(self) -> tuple[Any, Any]:
+        """(MIN, MAX) of ``splitPk`` over the rows read."""
+        raise NotImplementedError
+
+    def _check_split_pk(self, table: TableSchema) -> None:
+        """``splitPk`` names an integer column of ``table``: remember its spelling."""
+        name = self.config.splitPk
+        assert name is not None
+        where = f"{self.path}.splitPk"
+        real = column_by_name(table.column_names, name)
+        if real is None:
+            raise ConfigError(
+                f"{where}: column {name!r} does not exist in table {table.qualified_name}"
+            )
+        col = table.column(real)
+        if col.logical.kind != types.INT:
+            raise ConfigError(
+                f"{where}: column {name!r} of {table.qualified_name} is {col.column_type}; "
+                "splitPk must be an integer column"
+            )
+        self.split_pk = real
+        self.split_nullable = col.nullable
+
+    def list_parts(self) -> list[str]:
+        n = self.context.reader_channels
+        return split_parts(n, self.config.splitStrategy, self.split_pk, self.split_bounds)

@@ -37,7 +37,6 @@ from coordinator.jdbc import JdbcUrl, parse_jdbc_url
 from coordinator.mysql_client import (
     TRANSIENT_ERRORS,
     check_name,
-    column_by_name,
     columns_named,
     connect,
     qualified,
@@ -53,17 +52,12 @@ from source_connectors.base import Source, SourceContext, SourcePartReader
 from source_connectors.mysql import fast_rows
 from source_connectors.mysql.field_types import PLAIN_TYPE_NAMES
 from source_connectors.resume import require_unique_resume, tells_rows_apart
-from source_connectors.table_parts import (
-    PartPosition,
-    part_condition,
-    resume_key,
-    split_parts,
-)
+from source_connectors.table_parts import PartPosition, TableSource, part_condition
 
 INTEGER_TYPES = {"tinyint", "smallint", "mediumint", "int", "integer", "bigint"}
 
 
-class MysqlSnapshotSource(Source):
+class MysqlSnapshotSource(TableSource):
     supports_resume = True
     bounded = True
 
@@ -85,12 +79,6 @@ class MysqlSnapshotSource(Source):
             )
         self.url: JdbcUrl = parse_jdbc_url(conn0.jdbcUrl[0])
         self.table_name: str = conn0.table[0]
-        self._schema: TableSchema | None = None
-        self.split_pk: str | None = None
-        """``splitPk`` in the table's own spelling (``check``)."""
-        self.split_nullable = False
-        self.key_unique = True
-        """Whether the resume key tells rows apart (check() finds out)."""
 
     # -- connections and the table's shape ------------------------------------------------
     def _connect(self, streaming: bool = False) -> pymysql.connections.Connection:
@@ -110,14 +98,6 @@ class MysqlSnapshotSource(Source):
         with conn.cursor() as cur:
             cur.execute("SET SESSION net_write_timeout = 3600")
         return conn
-
-    @property
-    def table_schema(self) -> TableSchema:
-        """The table read, as :meth:`check` found it."""
-        if self._schema is None:
-            self.check()
-        assert self._schema is not None
-        return self._schema
 
     def check(self) -> None:
         """Everything the read needs, before anything is written: the table and columns,
@@ -171,24 +151,6 @@ class MysqlSnapshotSource(Source):
                 raise sql_failure(e, f"{where}: checking the read query") from None
             raise ConfigError(f"{where}: the read query fails: {e.args[-1]}") from None
 
-    def _check_split_pk(self, table: TableSchema) -> None:
-        name = self.config.splitPk
-        assert name is not None
-        where = f"{self.path}.splitPk"
-        real = column_by_name(table.column_names, name)
-        if real is None:
-            raise ConfigError(
-                f"{where}: column {name!r} does not exist in table {table.qualified_name}"
-            )
-        col = table.column(real)
-        if col.data_type not in INTEGER_TYPES:
-            raise ConfigError(
-                f"{where}: column {name!r} of {table.qualified_name} is {col.column_type}; "
-                "splitPk must be an integer column"
-            )
-        self.split_pk = real
-        self.split_nullable = col.nullable
-
     def _full_table(self, conn: pymysql.connections.Connection) -> TableSchema:
         try:
             return load_table_schema(conn, self.url.database, self.table_name)
@@ -227,27 +189,14 @@ class MysqlSnapshotSource(Source):
         columns = tuple(column_from_field(f) for f in fields)
         return TableSchema(self.url.database, self.table_name, columns, (), 1)
 
-    def tables(self) -> list[TableSchema]:
-        return [self._schema] if self._schema else []
-
-    def resume_key(self) -> tuple[str, ...]:
-        """See :func:`source_connectors.table_parts.resume_key`."""
-        assert self._schema is not None, "check() first"
-        return resume_key(self._schema, self.context.restore_column, self.split_pk)
-
-    # -- splitting ------------------------------------------------------------------------
-    def list_parts(self) -> list[str]:
-        def bounds() -> tuple[Any, Any]:
-            split = quote_ident(self.split_pk or "")
-            conn = self._connect()
-            try:
-                where = f"{self._from_clause()}{self._where_clause()}"
-                return query_one(conn, f"SELECT MIN({split}), MAX({split}) FROM {where}")
-            finally:
-                conn.close()
-
-        n = self.context.reader_channels
-        return split_parts(n, self.config.splitStrategy, self.split_pk, bounds)
+    def split_bounds(self) -> tuple[Any, Any]:
+        split = quote_ident(self.split_pk or "")
+        conn = self._connect()
+        try:
+            where = f"{self._from_clause()}{self._where_clause()}"
+            return query_one(conn, f"SELECT MIN({split}), MAX({split}) FROM {where}")
+        finally:
+            conn.close()
 
     def estimate_rows(self) -> int | None:
         conn = self._connect()

@@ -17,7 +17,7 @@ import psycopg
 
 from coordinator.errors import ConfigError, TaskFailed
 from coordinator.jdbc import JdbcUrl
-from coordinator.mysql_client import column_by_name, columns_named
+from coordinator.mysql_client import columns_named
 from coordinator.pg_client import (
     connect,
     load_table_schema,
@@ -30,10 +30,10 @@ from schemas import types as t
 from schemas.events import RowEvent
 from schemas.postgres_types import quote_ident, select_expr
 from schemas.table import TableSchema
-from source_connectors.base import Source, SourceContext, SourcePartReader
+from source_connectors.base import SourceContext, SourcePartReader
 from source_connectors.mysql.snapshot import after_key
 from source_connectors.resume import require_unique_resume, tells_rows_apart
-from source_connectors.table_parts import PartPosition, part_condition, resume_key, split_parts
+from source_connectors.table_parts import PartPosition, TableSource, part_condition
 
 NOT_YET = ("increColumn", "polling")
 
@@ -42,7 +42,7 @@ def _pg_after_key(key: tuple[str, ...], last: list[Any]) -> tuple[str, list[Any]
     return after_key(key, last, quote_ident, "IS NOT DISTINCT FROM")
 
 
-class PostgresTableSource(Source):
+class PostgresTableSource(TableSource):
     supports_resume = True
     bounded = True
 
@@ -52,11 +52,6 @@ class PostgresTableSource(Source):
         conn0 = config.connection[0]
         self.url: JdbcUrl = conn0.urls[0]
         self.schema_name, self.table_name = split_table(conn0.table[0])
-        self.split_pk: str | None = None
-        self.split_nullable = False
-        self._schema: TableSchema | None = None
-        self.key_unique = True
-        """Whether the resume key tells rows apart (check() finds out)."""
 
     def connect(self) -> psycopg.Connection[Any]:
         return connect(
@@ -65,13 +60,6 @@ class PostgresTableSource(Source):
             self.config.password.get_secret_value(),
             where=f"{self.path}.connection[0].jdbcUrl[0]",
         )
-
-    @property
-    def table_schema(self) -> TableSchema:
-        if self._schema is None:
-            self.check()
-        assert self._schema is not None
-        return self._schema
 
     def check(self) -> None:
         for option in NOT_YET:
@@ -163,23 +151,6 @@ class PostgresTableSource(Source):
             raise ConfigError(f"{self.path}: columns {unsupported} cannot be read exactly")
         return table
 
-    def _check_split_pk(self, table: TableSchema) -> None:
-        name = self.config.splitPk
-        where = f"{self.path}.splitPk"
-        real = column_by_name(table.column_names, name)
-        if real is None:
-            raise ConfigError(
-                f"{where}: column {name!r} does not exist in table {table.qualified_name}"
-            )
-        col = table.column(real)
-        if col.logical.kind != t.INT:
-            raise ConfigError(
-                f"{where}: column {name!r} of {table.qualified_name} is {col.column_type}; "
-                "splitPk must be an integer column"
-            )
-        self.split_pk = real
-        self.split_nullable = col.nullable
-
     def _check_read_query(self, conn: psycopg.Connection[Any]) -> None:
         where = f"{self.path}.where" if self.config.where else f"{self.path}.connection[0]"
         try:
@@ -207,27 +178,15 @@ class PostgresTableSource(Source):
         where += conds or []
         return f" FROM {table}" + (" WHERE " + " AND ".join(where) if where else "")
 
-    def tables(self) -> list[TableSchema]:
-        return [self._schema] if self._schema else []
-
-    def resume_key(self) -> tuple[str, ...]:
-        """See :func:`source_connectors.table_parts.resume_key`."""
-        assert self._schema is not None, "check() first"
-        return resume_key(self._schema, self.context.restore_column, self.split_pk)
-
-    def list_parts(self) -> list[str]:
-        def bounds() -> tuple[Any, Any]:
-            split = quote_ident(self.split_pk or "")
-            conn = self.connect()
-            try:
-                with conn.cursor() as cur:
-                    cur.execute(f"SELECT MIN({split}), MAX({split}){self._from_where()}", [])
-                    return cur.fetchone() or (None, None)
-            finally:
-                conn.close()
-
-        n = self.context.reader_channels
-        return split_parts(n, self.config.splitStrategy, self.split_pk, bounds)
+    def split_bounds(self) -> tuple[Any, Any]:
+        split = quote_ident(self.split_pk or "")
+        conn = self.connect()
+        try:
+            with conn.cursor() as cur:
+                cur.execute(f"SELECT MIN({split}), MAX({split}){self._from_where()}", [])
+                return cur.fetchone() or (None, None)
+        finally:
+            conn.close()
 
     def estimate_rows(self) -> int | None:
         conn = self.connect()

@@ -251,14 +251,18 @@ def test_down_stops_our_postgres_with_a_fast_shutdown_even_without_with_postgres
     # Stands in for the postmaster: its command line names the state dir and bin/postgres.
     # Like a smart shutdown with a client connected, SIGTERM would not stop it: SIGINT does.
     # SIGINT's default is set explicitly: a shell running the suite in the background starts
-    # its children with SIGINT ignored, and Python then keeps it ignored (the server does not).
+    # its children with SIGINT ignored, and Python then keeps it ignored (the server does
+    # not). The test waits until the stand-in has set it (ready), or SIGINT could come first.
+    ready = tmp_path / "ready"
     script = (
-        "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
-        "signal.signal(signal.SIGINT, signal.SIG_DFL); time.sleep(60)"
+        "import signal, sys, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+        "signal.signal(signal.SIGINT, signal.SIG_DFL); open(sys.argv[1], 'w').close(); "
+        "time.sleep(60)"
     )
-    cmd = [sys.executable, "-c", script, f"/usr/lib/postgresql/15/{MARKER}", str(server.data_dir)]
+    cmd = [sys.executable, "-c", script, str(ready), f"/usr/lib/postgresql/15/{MARKER}"]
+    cmd.append(str(server.data_dir))
     procs.start_detached(cmd, server.log_path, server.pid_file, server.home)
-    assert procs.wait_until(lambda: server.running_pid() is not None, timeout=10)
+    assert procs.wait_until(lambda: server.running_pid() is not None and ready.exists(), 10)
     pid = server.running_pid()
     assert pid is not None
     assert [s.name for s in stack.status()] == ["kafka", "mariadb", "postgres"], "shown: running"
