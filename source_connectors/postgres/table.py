@@ -266,7 +266,7 @@ class PgPartReader(SourcePartReader):
             return None
         if self.arrays:
             self._check_arrays(rows)
-        return self.position.events([tuple(r) for r in rows], self.task, self.part_id)
+        return self.position.events(rows, self.task, self.part_id)  # psycopg rows are tuples
 
     def _check_arrays(self, rows: list[Any]) -> None:
         for row in rows:
