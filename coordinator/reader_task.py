@@ -352,6 +352,8 @@ class ReaderTask:
                 self.producer.commit_transaction(60)
         else:
             self.producer.flush(60)
+        if self.reader_part is not None:
+            self.reader_part.committed(position)  # e.g. a replication slot may move on
         # Rows are visible to the writers from here on: the runner hears of them now, not at
         # the next throttled report, so numRead is never behind numWrite.
         self.counters.checkpoint = state.checkpoint

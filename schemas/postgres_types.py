@@ -200,6 +200,10 @@ def select_expr(col: Column) -> str:
     name = quote_ident(col.name)
     if col.dialect == POSTGRES and col.data_type == "money":
         return f"{name}::numeric"
+    if col.dialect == POSTGRES and col.data_type == "inet":
+        # inet's cast to text always shows the netmask (::1/128); its output function, what
+        # the WAL carries, only when it is not the full length (::1). abbrev() is that form.
+        return f"abbrev({name})"
     if col.logical.kind == t.OPAQUE:
         return f"{name}::text"
     return name

@@ -85,6 +85,13 @@ class SourcePartReader(ABC):
         state beyond its position only in ``stores`` (it never opens Kafka clients itself).
         Sources without such state keep this default."""
 
+    def committed(self, state: dict[str, str]) -> None:  # noqa: B027 - optional hook
+        """Called by the runner once ``state`` (what :meth:`snapshot` returned) is durably
+        committed with every event before it, from the thread that reads. A log-based
+        source may now let its server discard the log before that position — never
+        earlier, or a crash would find it gone. Sources without such a log keep this
+        default."""
+
     def bytes_behind(self) -> int | None:
         """How far this reader is behind its source's end in bytes (a log-based source's
         lag metric), or None when the source cannot say. Called every few seconds."""

@@ -36,3 +36,9 @@ POSTGRESQLREADER = Plugin(
     aliases=("postgresreader",),
     depends={"resumable": "a resume key: restoreColumnName, splitPk or the table's primary key"},
 )
+PGWALREADER = Plugin(
+    name="pgwalreader",
+    kind="reader",
+    config="source_connectors.postgres.wal_config:PgWalReaderConfig",
+    factory="source_connectors.postgres.wal:PgWalSource",
+)

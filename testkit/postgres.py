@@ -62,3 +62,21 @@ def pg_writer(postgres_url: str, database: str, table: str, **extra: Any) -> dic
             **extra,
         },
     }
+
+
+def pg_wal_reader(
+    postgres_url: str, database: str, tables: list[str], **extra: Any
+) -> dict[str, Any]:
+    """A ``pgwalreader`` block capturing ``tables`` (``schema.table``)."""
+    p = pg_params(postgres_url)
+    return {
+        "name": "pgwalreader",
+        "parameter": {
+            "url": pg_jdbc_url(postgres_url, database),
+            "username": p["user"],
+            "password": p["password"],
+            "tableList": tables,
+            "heartbeatInterval": 50,
+            **extra,
+        },
+    }

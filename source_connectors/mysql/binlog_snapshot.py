@@ -32,7 +32,9 @@ from schemas.table import TableSchema
 from source_connectors.mysql.snapshot import select_expr
 from source_connectors.table_parts import key_text
 
-Position = tuple[str, int]
+Position = tuple[Any, ...]
+"""A point in the source's log that orders as the log does: MySQL's ``(file, offset)``,
+PostgreSQL's ``(lsn,)``."""
 ER_TABLE_DEF_CHANGED = 1412
 
 
@@ -77,7 +79,7 @@ class SkipList:
     @classmethod
     def from_json(cls, text: str | None) -> SkipList:
         data = json.loads(text) if text else {}
-        return cls({t: [(a, (p[0], int(p[1]))) for a, p in s] for t, s in data.items()})
+        return cls({t: [(a, tuple(p)) for a, p in s] for t, s in data.items()})
 
 
 def row_key(schema: TableSchema, row: tuple[Any, ...] | None) -> list[Any] | None:

@@ -243,7 +243,50 @@ def postgresqlreader(request: pytest.FixtureRequest) -> SourceCase:
     )
 
 
+def pgwalreader(request: pytest.FixtureRequest) -> SourceCase:
+    """The all-types table's snapshot, then copies of its edge rows inserted through the
+    WAL one transaction each: every type decoded from pgoutput's text equals what a SELECT
+    reads, and a resume in the snapshot takes a new one and skips what it already holds."""
+    from testkit.postgres import pg_connect, pg_wal_reader
+
+    postgres_url, db = _pg_all_types(request, GENERATED_ROWS)
+    conn = pg_connect(postgres_url, db)
+    conn.execute("ALTER TABLE public.src REPLICA IDENTITY FULL")
+    conn.close()
+    reader = pg_wal_reader(postgres_url, db, ["public.src"], start={"mode": "initial"},
+                           fetchSize=100)  # fmt: skip
+
+    def write_changes() -> None:
+        conn = pg_connect(postgres_url, db)
+        try:
+            for i, copied in enumerate([1, 2, 3, 4, 100, 101, 102, 1, 2, 3, 4, 103]):
+                conn.execute(  # one transaction each: many WAL positions
+                    "INSERT INTO public.src SELECT %s + 0 * id, i2, i4, i8, n102, n, n50, nneg,"
+                    " f4, f8, b, vc, ch, tx, by, d, t, t3, tz, ts, ts3, tstz, tstz0, iv, u, j,"
+                    " jb, e, ai, atx, an, bt, vb, ip, cid, mac, m, x, pt"
+                    " FROM public.src WHERE id = %s",
+                    (10_000 + i, copied),
+                )
+        finally:
+            conn.close()
+
+    return SourceCase(
+        "pgwalreader",
+        _reader_job(request.getfixturevalue("unique_name"), reader, channels=1),
+        lambda: _pg_rows(postgres_url, db, "src")[1],
+        endless=True,
+        before_read=write_changes,
+        bad=[
+            (lambda p: p.update(tableList=["public.nope"]), "public.nope"),
+            (lambda p: p.update(lsn="0/zz"), "job.content[0].reader.parameter.lsn"),
+            (lambda p: p.update(temporary=True), "temporary"),
+            (lambda p: p.update(url="jdbc:postgresql://127.0.0.1:1/x"), "127.0.0.1:1"),
+        ],
+    )
+
+
 SOURCES: dict[str, Callable[[pytest.FixtureRequest], SourceCase]] = {
+    "pgwalreader": pgwalreader,
     "mysqlreader": mysqlreader,
     "postgresqlreader": postgresqlreader,
     "binlogreader": binlogreader,

@@ -211,7 +211,7 @@ def test_unknown_reader_suggests_the_closest() -> None:
     doc["job"]["content"][0]["reader"]["name"] = "mysqlreadr"
     assert errors_of(doc) == (
         f'job.json: {READER}.name: unknown reader "mysqlreadr"; '
-        "known readers: binlogreader, mysqlreader, postgresqlreader, streamreader (did you mean "
+        "known readers: binlogreader, mysqlreader, pgwalreader, postgresqlreader, streamreader (did you mean "
         "mysqlreader?)"
     )
 
@@ -584,6 +584,7 @@ def test_plugin_registry_and_plugin_class(monkeypatch: pytest.MonkeyPatch) -> No
         "binlogreader",
         "fakereader",
         "mysqlreader",
+        "pgwalreader",
         "postgresqlreader",
         "streamreader",
     ]

@@ -29,6 +29,7 @@ BUILTINS = {
     "binlogreader": "reader",
     "streamreader": "reader",
     "postgresqlreader": "reader",
+    "pgwalreader": "reader",
     "mysqlwriter": "writer",
     "postgresqlwriter": "writer",
     "hdfswriter": "writer",
