@@ -38,6 +38,7 @@ from typing import Any
 from coordinator.errors import TaskFailed
 from schemas import types
 from schemas.events import Op, RowEvent
+from schemas.postgres_types import POSTGRES
 from schemas.serde import EventSerde
 from schemas.table import TableSchema
 from sink_connectors.base import OutputRecord
@@ -249,7 +250,10 @@ class RecordEncoder:
         decimal: str = "string",
         tombstones: bool = True,
         serde: EventSerde | None = None,
+        source_database: str | None = None,
     ) -> None:
+        """``source_database``: the database a PostgreSQL source reads (its tables name
+        only their schema), for Debezium's ``source.db``."""
         if fmt == "avro" and serde is None:
             raise ValueError("the avro format needs a serde")
         self.fmt = fmt
@@ -259,6 +263,7 @@ class RecordEncoder:
         self.decimal = decimal
         self.tombstones = tombstones
         self.serde = serde
+        self.source_database = source_database
         self._layouts: dict[int, TableLayout] = {}
 
     def layout(self, table: TableSchema) -> TableLayout:
@@ -302,9 +307,25 @@ class RecordEncoder:
 
     # -- Debezium ----------------------------------------------------------------------------
 
-    def _debezium(self, topic: str, ev: RowEvent, lay: TableLayout) -> list[OutputRecord]:
+    def _source_block(self, ev: RowEvent) -> dict[str, object]:
+        """Debezium's ``source`` block, as its connector for the source's family writes it."""
         src = ev.source
-        source = {
+        if ev.table.columns and ev.table.columns[0].dialect == POSTGRES:
+            return {
+                "version": VERSION,
+                "connector": "postgresql",
+                "name": self.server_name,
+                "ts_ms": ev.ts_ms,
+                "snapshot": "true" if ev.op is Op.SNAPSHOT else "false",
+                "db": self.source_database or ev.table.database,
+                "sequence": None,
+                "schema": ev.table.database,
+                "table": ev.table.table,
+                "txId": int(src.gtid) if src.gtid and src.gtid.isdigit() else None,
+                "lsn": src.pos,
+                "xmin": None,
+            }
+        return {
             "version": VERSION,
             "connector": "mysql",
             "name": self.server_name,
@@ -321,6 +342,9 @@ class RecordEncoder:
             "thread": None,
             "query": None,
         }
+
+    def _debezium(self, topic: str, ev: RowEvent, lay: TableLayout) -> list[OutputRecord]:
+        source = self._source_block(ev)
         now = int(time.time() * 1000)
 
         def envelope(op: str, before: object, after: object) -> bytes:

@@ -134,7 +134,9 @@ class KafkaSink(Sink):
             decimal=self.config.decimalHandling,
             tombstones=self.config.tombstonesOnDelete,
             serde=serde,
-        )
+            source_database=getattr(getattr(self.context.reader_config, "jdbc", None),
+                                    "database", None),
+        )  # fmt: skip
         return KafkaWriter(self, encoder, task_id)
 
 

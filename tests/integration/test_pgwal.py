@@ -412,3 +412,50 @@ def test_job_json_errors_name_their_key() -> None:
         with pytest.raises(ConfigError) as refused:
             build_job(json.loads(json.dumps(doc)))
         assert fragment in str(refused.value), str(refused.value)
+
+
+def test_wal_changes_reach_kafka_in_debeziums_postgresql_envelope(
+    postgres_url: str, postgres_database: str, kafka_bootstrap: str, unique_name: str,
+    tmp_path: Path,
+) -> None:  # fmt: skip
+    """pgwalreader → kafkawriter (debezium): each insert, update and delete once, with the
+    PostgreSQL connector's source block (db, schema, table, txId, lsn), read committed."""
+    from testkit.kafka import read_topic
+
+    db = postgres_database
+    conn = pg_connect(postgres_url, db)
+    conn.execute("CREATE TABLE t (id int PRIMARY KEY, v text)")
+    conn.execute("ALTER TABLE t REPLICA IDENTITY FULL")
+    writer = {"name": "kafkawriter", "parameter": {
+        "topic": f"{unique_name}.${{schema}}.${{table}}", "serverName": "pg1"}}  # fmt: skip
+    job = wal_job(unique_name, pg_wal_reader(postgres_url, db, ["public.t"]), writer)
+    running = RunningJob(job, tmp_path / "job.json", kafka_bootstrap)
+    try:
+        wait_until(lambda: slot_lsn(postgres_url, f"sluice_{unique_name}".lower()) is not None
+                   and running.proc.poll() is None and "writer-0" in running.output(), 60,
+                   "the job to start")  # fmt: skip
+        conn.execute("INSERT INTO t SELECT g, 'v' || g FROM generate_series(1, 20) g")
+        conn.execute("UPDATE t SET v = 'u' WHERE id <= 5")
+        conn.execute("DELETE FROM t WHERE id > 15")
+        records = read_topic(kafka_bootstrap, f"{unique_name}.public.t", 20 + 5 + 5 * 2)
+        running.assert_running()
+    finally:
+        code, out = running.stop()
+    assert code == 0, out[-3000:]
+    ops: dict[int, list[str | None]] = {}
+    for key, value in records:
+        k = json.loads(key)["id"]
+        if value is None:
+            ops.setdefault(k, []).append(None)
+            continue
+        v = json.loads(value)
+        src = v["source"]
+        assert (src["connector"], src["name"], src["db"], src["schema"], src["table"]) == (
+            "postgresql", "pg1", db, "public", "t")  # fmt: skip
+        assert isinstance(src["txId"], int) and src["lsn"] > 0
+        ops.setdefault(k, []).append(v["op"])
+        if v["op"] == "u":
+            assert v["before"] == {"id": k, "v": f"v{k}"} and v["after"] == {"id": k, "v": "u"}
+    want = {i: ["c"] + (["u"] if i <= 5 else []) + (["d", None] if i > 15 else [])
+            for i in range(1, 21)}  # fmt: skip
+    assert ops == want
