@@ -42,8 +42,16 @@ PING = "bench_ping"
 TASK_FAILED = "Task threw an uncaught and unrecoverable exception"
 
 
-def libs(cache_dir: Path | None = None) -> Path:
-    return resolve_jars(DEBEZIUM_JARS, cache_dir or REPO_ROOT / ".cache")
+PG_DEBEZIUM_JARS = JarSet(
+    "Debezium (Kafka Connect + debezium-connector-postgres)",
+    "debezium-pg",
+    HERE.with_name("debezium_pg") / "pom.xml",
+)
+PG_DEBEZIUM_VERSION = "3.6.1.Final"
+
+
+def libs(cache_dir: Path | None = None, jars: JarSet = DEBEZIUM_JARS) -> Path:
+    return resolve_jars(jars, cache_dir or REPO_ROOT / ".cache")
 
 
 def topic_count(consumer: Consumer, topic: str) -> int:
@@ -91,15 +99,66 @@ def wait_count(
 
 
 class Connect:
-    """One Kafka Connect standalone worker running one Debezium MariaDB connector."""
+    """One Kafka Connect standalone worker running one Debezium connector: MariaDB's by
+    default, PostgreSQL's with :meth:`postgres`."""
 
     def __init__(
         self, workdir: Path, bootstrap: str, mysql: dict[str, Any], database: str, table: str
     ) -> None:
+        self._worker(workdir, bootstrap, f"{database}.{table}", DEBEZIUM_JARS, DEBEZIUM_VERSION)
+        mariadb = [
+            "connector.class=io.debezium.connector.mariadb.MariaDbConnector",
+            f"database.hostname={mysql['host']}",
+            f"database.port={mysql['port']}",
+            f"database.user={mysql['user']}",
+            f"database.password={mysql['password'] or ''}",
+            f"database.server.id={random.randint(100000, 999999)}",
+            "database.ssl.mode=disable",
+            f"database.include.list={database}",
+            f"table.include.list={database}.{table},{database}.{PING}",
+            "include.schema.changes=false",
+            f"schema.history.internal.kafka.bootstrap.servers={bootstrap}",
+            f"schema.history.internal.kafka.topic={self.prefix}.history",
+            # Other databases' DDL (the tests') is none of this benchmark's business.
+            "schema.history.internal.store.only.captured.databases.ddl=true",
+            # Debezium still parses every DDL in the binlog; the tests' tables in other
+            # databases use syntax its parser rejects, which would stop the task.
+            "schema.history.internal.skip.unparseable.ddl=true",
+        ]
+        self._connector(mariadb)
+
+    @classmethod
+    def postgres(
+        cls, workdir: Path, bootstrap: str, pg: dict[str, Any], database: str, table: str,
+        slot: str, publication: str,
+    ) -> Connect:  # fmt: skip
+        """Debezium's PostgreSQL connector on an existing ``pgoutput`` slot and publication:
+        it streams from the slot's confirmed position (no snapshot)."""
+        self = cls.__new__(cls)
+        self._worker(workdir, bootstrap, f"public.{table}", PG_DEBEZIUM_JARS,
+                     PG_DEBEZIUM_VERSION)  # fmt: skip
+        self._connector([
+            "connector.class=io.debezium.connector.postgresql.PostgresConnector",
+            f"database.hostname={pg['host']}",
+            f"database.port={pg['port']}",
+            f"database.user={pg['user']}",
+            f"database.password={pg['password'] or ''}",
+            f"database.dbname={database}",
+            "plugin.name=pgoutput",
+            f"slot.name={slot}",
+            f"publication.name={publication}",
+            "publication.autocreate.mode=disabled",
+            f"table.include.list=public.{table}",
+        ])  # fmt: skip
+        return self
+
+    def _worker(self, workdir: Path, bootstrap: str, table: str, jars: JarSet, version: str
+                ) -> None:  # fmt: skip
         self.workdir = workdir
         self.bootstrap = bootstrap
+        self.jars, self.version = jars, version
         self.prefix = f"dbz{int(time.time())}"
-        self.topic = f"{self.prefix}.{database}.{table}"
+        self.topic = f"{self.prefix}.{table}"
         self.proc: subprocess.Popen[bytes] | None = None
         self.log_path = workdir / "connect.log"
         self._log: IO[bytes] | None = None
@@ -121,40 +180,22 @@ class Connect:
                 ]
             )
         )
-        (workdir / "connector.properties").write_text(
-            "\n".join(
-                [
-                    "name=sluice-bench-debezium",
-                    "connector.class=io.debezium.connector.mariadb.MariaDbConnector",
-                    "tasks.max=1",
-                    f"database.hostname={mysql['host']}",
-                    f"database.port={mysql['port']}",
-                    f"database.user={mysql['user']}",
-                    f"database.password={mysql['password'] or ''}",
-                    f"database.server.id={random.randint(100000, 999999)}",
-                    "database.ssl.mode=disable",
-                    f"topic.prefix={self.prefix}",
-                    f"database.include.list={database}",
-                    f"table.include.list={database}.{table},{database}.{PING}",
-                    "snapshot.mode=no_data",
-                    # One record per row change, like Sluice (no tombstone after a delete).
-                    "tombstones.on.delete=false",
-                    "include.schema.changes=false",
-                    "heartbeat.interval.ms=1000",
-                    # The broker does not auto-create topics: Connect creates them.
-                    "topic.creation.default.partitions=1",
-                    "topic.creation.default.replication.factor=1",
-                    f"schema.history.internal.kafka.bootstrap.servers={bootstrap}",
-                    f"schema.history.internal.kafka.topic={self.prefix}.history",
-                    # Other databases' DDL (the tests') is none of this benchmark's business.
-                    "schema.history.internal.store.only.captured.databases.ddl=true",
-                    # Debezium still parses every DDL in the binlog; the tests' tables in other
-                    # databases use syntax its parser rejects, which would stop the task.
-                    "schema.history.internal.skip.unparseable.ddl=true",
-                    "",
-                ]
-            )
-        )
+
+    def _connector(self, lines: list[str]) -> None:
+        """connector.properties: the connector's own ``lines`` and what every run shares."""
+        common = [
+            "name=sluice-bench-debezium",
+            "tasks.max=1",
+            f"topic.prefix={self.prefix}",
+            "snapshot.mode=no_data",
+            # One record per row change, like Sluice (no tombstone after a delete).
+            "tombstones.on.delete=false",
+            "heartbeat.interval.ms=1000",
+            # The broker does not auto-create topics: Connect creates them.
+            "topic.creation.default.partitions=1",
+            "topic.creation.default.replication.factor=1",
+        ]
+        (self.workdir / "connector.properties").write_text("\n".join([*common, *lines, ""]))
 
     def start(self) -> None:
         java = which("java")
@@ -168,7 +209,7 @@ class Connect:
                 "-Djava.awt.headless=true",
                 f"-Dlog4j2.configurationFile={HERE / 'log4j2.properties'}",
                 "-cp",
-                f"{libs()}/*",
+                f"{libs(jars=self.jars)}/*",
                 "org.apache.kafka.connect.cli.ConnectStandalone",
                 str(self.workdir / "worker.properties"),
                 str(self.workdir / "connector.properties"),
@@ -249,7 +290,7 @@ class Connect:
         seconds = max(last - first, 1e-3)
         return {
             "bench": "debezium",
-            "version": DEBEZIUM_VERSION,
+            "version": self.version,
             "events": count,
             "startup_s": round(first - started, 1),
             "seconds": round(seconds, 1),

@@ -37,6 +37,7 @@ import re
 import select
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
@@ -129,6 +130,19 @@ _KEY_SQL = (
     " ON true JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum"
     " WHERE i.indrelid = %s::oid AND i.indisprimary ORDER BY k.pos"
 )
+
+
+def with_partial_images(schema: TableSchema, full_identity: bool) -> TableSchema:
+    """The table as this reader's events describe it. Without ``REPLICA IDENTITY FULL`` the
+    before image of an update or delete holds only the key, so every other column may be
+    null in it: declared NULL-able here, or the events could not be written."""
+    if full_identity:
+        return schema
+    key = set(schema.primary_key)
+    columns = tuple(
+        c if c.nullable or c.name in key else replace(c, nullable=True) for c in schema.columns
+    )
+    return replace(schema, columns=columns)
 
 
 class WalTable:
@@ -449,7 +463,10 @@ class PgWalPartReader(SourcePartReader):
                 loads.append(self.loaders.get_loader(base_oid, Format.TEXT).load)
         previous = self.schemas.get(name)
         version = previous.schema.version + 1 if previous else 1
-        schema = TableSchema(schema_name, table, tuple(c for c, _, _ in columns), key, version)
+        schema = with_partial_images(
+            TableSchema(schema_name, table, tuple(c for c, _, _ in columns), key, version),
+            rel.replica_identity == "f",
+        )
         wal_table = WalTable(rel, schema, loads)
         print_ = fingerprint(rel)
         if name in self.known and self.known[name] != print_:
@@ -684,6 +701,11 @@ class WalSnapshot:
         except LookupError:
             self.schema = None  # dropped: nothing to read
             return
+        with self.conn.cursor() as cur:
+            cur.execute("SELECT relreplident FROM pg_class WHERE oid = %s::regclass",
+                        (f"{quote_ident(schema_name)}.{quote_ident(table)}",))  # fmt: skip
+            row = cur.fetchone()
+        self.schema = with_partial_images(self.schema, row is not None and row[0] == "f")
         key = self.schema.primary_key
         quote = _key_quote(self.schema)
         cols = ", ".join(select_expr(c) for c in self.schema.columns)
