@@ -459,3 +459,38 @@ def test_wal_changes_reach_kafka_in_debeziums_postgresql_envelope(
     want = {i: ["c"] + (["u"] if i <= 5 else []) + (["d", None] if i > 15 else [])
             for i in range(1, 21)}  # fmt: skip
     assert ops == want
+
+
+def test_not_null_columns_of_a_default_identity_table_follow_every_change(
+    postgres_url: str, postgres_database: str, kafka_bootstrap: str, unique_name: str,
+    tmp_path: Path,
+) -> None:  # fmt: skip
+    """REPLICA IDENTITY DEFAULT and NOT NULL columns: the before images of updates and
+    deletes hold only the key, yet every update, key change and delete reaches the target
+    (its NOT NULL columns never receive the nulls of a before image)."""
+    db = postgres_database
+    conn = pg_connect(postgres_url, db)
+    for table in ("src", "dst"):
+        conn.execute(f"CREATE TABLE {table} (id int PRIMARY KEY, k int NOT NULL, v text NOT NULL)")
+    job = wal_job(unique_name, pg_wal_reader(postgres_url, db, ["public.src"]),
+                  pg_writer(postgres_url, db, "public.dst"), writers=2)  # fmt: skip
+    running = RunningJob(job, tmp_path / "job.json", kafka_bootstrap)
+    try:
+        wait_until(lambda: slot_lsn(postgres_url, f"sluice_{unique_name}".lower()) is not None
+                   and "writer-1" in running.output(), 60, "the job to start")  # fmt: skip
+        conn.execute("INSERT INTO src SELECT g, g % 10, 'v' || g FROM generate_series(1, 300) g")
+        conn.execute("UPDATE src SET k = k + 100, v = v || '!' WHERE id % 2 = 0")
+        conn.execute("UPDATE src SET id = id + 1000 WHERE id BETWEEN 50 AND 59")
+        conn.execute("DELETE FROM src WHERE id % 5 = 0")
+
+        def copied() -> bool:
+            running.assert_running()
+            rows = "SELECT * FROM {} ORDER BY id"
+            return (conn.execute(rows.format("dst")).fetchall()
+                    == conn.execute(rows.format("src")).fetchall())  # fmt: skip
+
+        wait_until(copied, 60, "the target to follow")
+    finally:
+        code, out = running.stop()
+    assert code == 0, out[-3000:]
+    conn.close()
