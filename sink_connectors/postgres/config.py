@@ -36,9 +36,11 @@ class PostgresWriterConfig(MysqlWriterConfig):
         default=SecretStr(""), description="PostgreSQL password; never printed."
     )
     connection: list[PgWriterConnection] = Field(min_length=1, max_length=1)  # type: ignore[assignment]
-    schemaChange: Annotated[Literal["ignore", "fail"], one_of("ignore", "fail")] = Field(
-        default="fail",
-        description="What source DDL (binlogreader) does: 'fail' stops the job naming the "
-        "DDL, 'ignore' leaves the target as it is (columns it lacks are not written). "
-        "postgresqlwriter does not alter its target yet.",
+    schemaChange: Annotated[
+        Literal["evolve", "ignore", "fail"], one_of("evolve", "ignore", "fail")
+    ] = Field(
+        default="evolve",
+        description="What source DDL (binlogreader, pgwalreader) does to the target: "
+        "'evolve' adds new columns and follows changed ones, 'ignore' leaves it (columns it "
+        "lacks are not written), 'fail' stops naming the DDL.",
     )

@@ -43,15 +43,25 @@ from coordinator.pg_client import (
     sql_failure,
     unique_keys,
 )
-from schemas.events import Op, RowEvent, SchemaChange
+from schemas.events import Op, RowEvent, SchemaChange, SourcePosition
 from schemas.postgres_types import quote_ident, value_converter
 from schemas.table import TableSchema
 from sink_connectors.base import Rejected, Sink, SinkContext, SinkWriter, TwoPhaseSinkWriter
 from sink_connectors.mysql.statements import ColumnMapping, map_columns
+from sink_connectors.postgres.evolve import (
+    Evolution,
+    apply_evolution,
+    evolve_at_start,
+    plan_change,
+    plan_create,
+)
 
 log = logging.getLogger("sluice.sink.postgres")
 
 OFFSETS_TABLE = "_sluice_offsets"
+SAME_NAMES = "*"
+"""``table: ["*"]`` (or ``["schema.*"]``): each source table's rows go to the table of the
+same name, in that schema (``public`` without one)."""
 UNDEFINED_OBJECT = "42704"  # COMMIT PREPARED of a gid that is gone: decided already
 
 
@@ -64,10 +74,14 @@ class PostgresSink(Sink):
         conn0 = config.connection[0]
         self.url: JdbcUrl = conn0.url
         self.schema_name, self.table_name = split_table(conn0.table[0])
+        self.same_names = self.table_name == SAME_NAMES
         self.update_key: list[str] | None = (config.updateKey or {}).get("key")
-        self.target: TableSchema | None = None
-        self.conflict_key: tuple[str, ...] = ()
-        """For replace/update: the unique key ON CONFLICT names (check_input finds it)."""
+        self.targets: dict[str, TableSchema] = {}
+        """Target tables by name, as the job began (``check``, ``check_input``)."""
+        self.inputs: list[TableSchema] = []
+        """The source's tables, as the job began (``check_input``)."""
+        self.conflict_keys: dict[str, tuple[str, ...]] = {}
+        """For replace/update: the unique key ON CONFLICT names, by target (check_input)."""
 
     def connect(self) -> psycopg.Connection[Any]:
         return connect(
@@ -105,17 +119,23 @@ class PostgresSink(Sink):
                         "phases; set it above the number of writer channels (postgresql.conf,"
                         ' then restart), or run the job with "delivery": "at-least-once"'
                     )
-            self.target = self.load_target(conn)
+            if not self.same_names:  # else: by the source's tables, in check_input
+                self.targets[self.table_name] = self.load_target(conn, self.table_name)
         finally:
             conn.close()
 
-    def load_target(self, conn: psycopg.Connection[Any]) -> TableSchema:
+    def target_name(self, source_table: str) -> str:
+        """The target table of a source table's rows."""
+        return source_table if self.same_names else self.table_name
+
+    def load_target(self, conn: psycopg.Connection[Any], name: str) -> TableSchema:
         try:
-            return load_table_schema(conn, self.schema_name, self.table_name)
+            return load_table_schema(conn, self.schema_name, name)
         except LookupError:
+            suffix = ' (table "*": same name as the source table)' if self.same_names else ""
             raise ConfigError(
-                f"{self.path}.connection[0].table[0]: table {self.schema_name}."
-                f"{self.table_name} does not exist in database {self.url.database!r}"
+                f"{self.path}.connection[0].table[0]: table {self.schema_name}.{name} does "
+                f"not exist in database {self.url.database!r}{suffix}"
             ) from None
 
     def mapping(self, source: TableSchema, target: TableSchema) -> ColumnMapping:
@@ -125,32 +145,62 @@ class PostgresSink(Sink):
         return map_columns(source, target, columns, self.path, self.update_key)
 
     def check_input(self, tables: list[TableSchema]) -> None:
-        if self.target is None:
+        """Fail before any row moves if a source table cannot be mapped onto its target.
+        With ``schemaChange: evolve`` a target may lack source columns: a fresh run adds
+        them (:meth:`prepare_target`), a resumed one meets the change in the stream."""
+        if not self.targets and not self.same_names:
             self.check()
-        assert self.target is not None
+        self.inputs = list(tables)
         conn = self.connect()
         try:
-            keys = unique_keys(conn, self.schema_name, self.table_name)
+            for source in tables:
+                name = self.target_name(source.table)
+                target = self.targets.get(name)
+                if target is None:
+                    try:
+                        target = self.targets[name] = self.load_target(conn, name)
+                    except ConfigError:
+                        if not (self.same_names and self._evolves):
+                            raise
+                        continue  # created by prepare_target, as a CREATE TABLE would be
+                if self._evolves and any(c not in target.column_index for c in source.column_names):
+                    continue
+                self.conflict_key(conn, source, target)
         finally:
             conn.close()
-        for source in tables:
-            m = self.mapping(source, self.target)
-            if self.config.writeMode not in ("replace", "update"):
-                continue
-            usable = [
-                k for k in keys
-                if all(c in m.target_columns for c in k)
-                and (self.update_key is None or set(k) <= set(self.update_key))
-            ]  # fmt: skip
-            if usable:
-                self.conflict_key = usable[0]
-            else:
-                raise ConfigError(
-                    f"{self.path}.writeMode: {self.config.writeMode!r} needs a PRIMARY KEY or "
-                    f"UNIQUE index on NOT NULL written columns in target table "
-                    f"{self.target.qualified_name}, which has none: it would append rows "
-                    "again on every replay; add a key, or use writeMode 'insert'"
-                )
+
+    @property
+    def _evolves(self) -> bool:
+        """Targets follow the source's DDL: CDC jobs (an endless source) writing all columns.
+        A bounded job's target is never altered; a column it lacks is an error at once."""
+        return (
+            not self.context.source_bounded
+            and self.config.schemaChange == "evolve"
+            and self.config.column_names is None
+        )
+
+    def conflict_key(
+        self, conn: psycopg.Connection[Any], source: TableSchema, target: TableSchema
+    ) -> tuple[str, ...]:
+        """For replace/update: the unique key of ``target`` that ``ON CONFLICT`` names, among
+        the written columns; ``ConfigError`` when there is none. ``()`` for insert."""
+        m = self.mapping(source, target)
+        if self.config.writeMode not in ("replace", "update"):
+            return ()
+        usable = [
+            k for k in unique_keys(conn, target.database, target.table)
+            if all(c in m.target_columns for c in k)
+            and (self.update_key is None or set(k) <= set(self.update_key))
+        ]  # fmt: skip
+        if not usable:
+            raise ConfigError(
+                f"{self.path}.writeMode: {self.config.writeMode!r} needs a PRIMARY KEY or "
+                f"UNIQUE index on NOT NULL written columns in target table "
+                f"{target.qualified_name}, which has none: it would append rows "
+                "again on every replay; add a key, or use writeMode 'insert'"
+            )
+        self.conflict_keys[target.table] = usable[0]
+        return usable[0]
 
     def _run_all(self, statements: list[str], key: str) -> None:
         """``preSql`` / ``postSql`` in one transaction: PostgreSQL's DDL is transactional,
@@ -173,12 +223,28 @@ class PostgresSink(Sink):
 
     def prepare_target(self) -> None:
         self._run_all(list(self.config.preSql), "preSql")
+        if self._evolves:
+            # Rows may come from a snapshot, or from a position after the change that added
+            # a column: a fresh run starts with targets that take every source column.
+            conn = self.connect()
+            try:
+                for source in self.inputs:
+                    name = self.target_name(source.table)
+                    if name in self.targets:
+                        evolve_at_start(conn, source, self.load_target(conn, name))
+                    else:
+                        create = SchemaChange(source.database, source.table, "(job start)",
+                                              source, SourcePosition("", file="job start"), 0)  # fmt: skip
+                        apply_evolution(conn, create, plan_create(create, self.schema_name, name))
+                    self.targets[name] = self.load_target(conn, name)
+            finally:
+                conn.close()
 
     def finish_target(self) -> None:
         self._run_all(list(self.config.postSql), "postSql")
 
     def build_writer(self, task_id: str) -> SinkWriter:
-        if self.target is None:
+        if not self.targets and not self.same_names:
             self.check()
         return PgTwoPhaseWriter(self, task_id)
 
@@ -186,7 +252,13 @@ class PostgresSink(Sink):
 class _Statements:
     """The SQL of one source table version on the target, and how to bind a row to it."""
 
-    def __init__(self, sink: PostgresSink, source: TableSchema, target: TableSchema) -> None:
+    def __init__(
+        self,
+        sink: PostgresSink,
+        source: TableSchema,
+        target: TableSchema,
+        conflict: tuple[str, ...],
+    ) -> None:
         m = sink.mapping(source, target)
         self.m = m
         self.table = f"{quote_ident(target.database)}.{quote_ident(target.table)}"
@@ -206,8 +278,8 @@ class _Statements:
                 if non_key
                 else "DO NOTHING"
             )
-            conflict = ", ".join(quote_ident(c) for c in m.key_columns or sink.conflict_key)
-            self.insert += f" ON CONFLICT ({conflict}) {action}"
+            on = ", ".join(quote_ident(c) for c in m.key_columns or conflict)
+            self.insert += f" ON CONFLICT ({on}) {action}"
         self.convert = [value_converter(target.column(c).logical) for c in m.target_columns]
         keyed = m.key_columns or m.target_columns
         self.key_convert = [value_converter(target.column(c).logical) for c in keyed]
@@ -260,8 +332,7 @@ class PgTwoPhaseWriter(TwoPhaseSinkWriter):
         self.task = task
         self.exactly_once = sink.context.exactly_once
         self.conn = sink.connect()
-        assert sink.target is not None
-        self.target = sink.target
+        self.targets = dict(sink.targets)
         self.offsets_table = f"{quote_ident(sink.schema_name)}.{OFFSETS_TABLE}"
         with self.conn.cursor() as cur:
             for sql in sink.config.session:
@@ -276,7 +347,7 @@ class PgTwoPhaseWriter(TwoPhaseSinkWriter):
                 " txn varchar(64) NOT NULL, updated_at timestamptz NOT NULL,"
                 " PRIMARY KEY (job, topic_partition))"
             )
-        self.statements: dict[tuple[str, int, tuple[str, ...]], _Statements] = {}
+        self.statements: dict[tuple[str, int, tuple[str, ...], str], _Statements] = {}
         self.txn: str | None = None
         self.started = False
         self.prepared = False
@@ -319,11 +390,23 @@ class PgTwoPhaseWriter(TwoPhaseSinkWriter):
         self._exec("BEGIN ISOLATION LEVEL READ COMMITTED")
         self.started = True
 
+    def target(self, name: str, reload: bool = False) -> TableSchema:
+        """Target table ``name`` as it is now (loaded once, and again after DDL)."""
+        target = None if reload else self.targets.get(name)
+        if target is None:
+            target = self.targets[name] = self.sink.load_target(self.conn, name)
+        return target
+
     def _for(self, source: TableSchema) -> _Statements:
-        key = (source.qualified_name, source.version, source.column_names)
+        name = self.sink.target_name(source.table)
+        key = (source.qualified_name, source.version, source.column_names, name)
         s = self.statements.get(key)
         if s is None:
-            s = self.statements[key] = _Statements(self.sink, source, self.target)
+            target = self.target(name)
+            conflict = self.sink.conflict_keys.get(name)
+            if conflict is None:
+                conflict = self.sink.conflict_key(self.conn, source, target)
+            s = self.statements[key] = _Statements(self.sink, source, target, conflict)
         return s
 
     def write(self, events: list[RowEvent]) -> list[Rejected]:
@@ -389,25 +472,47 @@ class PgTwoPhaseWriter(TwoPhaseSinkWriter):
 
     def _failure(self, e: psycopg.Error, events: list[RowEvent]) -> Exception:
         first, last = events[0].source, events[-1].source
+        name = f"{self.sink.schema_name}.{self.sink.target_name(events[0].table.table)}"
         return sql_failure(
             e,
-            f"{self.sink.path}: writing to {self.target.qualified_name} "
+            f"{self.sink.path}: writing to {name} "
             f"(source {first.task} seq {first.seq}..{last.seq})",
         )
 
     def schema_change_needs_commit(self, change: SchemaChange) -> bool:
-        return False
+        return bool(self._evolution(change).statements)
 
     def schema_change(self, change: SchemaChange) -> None:
-        if self.sink.config.schemaChange == "fail":
+        evolution = self._evolution(change)
+        for note in evolution.ignored:
+            log.warning("%s: %s", self.task, note)
+        if evolution.statements:
+            apply_evolution(self.conn, change, evolution)
+            self.target(self.sink.target_name(change.table), reload=True)
+        self.statements.clear()
+
+    def _evolution(self, change: SchemaChange) -> Evolution:
+        """What ``schemaChange`` makes of ``change``, planned against the target as it is
+        now (another writer task may have altered it already)."""
+        cfg = self.sink.config
+        if cfg.schemaChange == "fail":
             raise TaskFailed(
                 f"{self.sink.path}.schemaChange: the source ran {change.ddl!r} on "
-                f"{change.qualified_name}; postgresqlwriter does not alter its target, and "
-                'schemaChange is "fail". Alter the target yourself and set "ignore" to go on'
+                f"{change.qualified_name} at {change.source.file}:{change.source.pos}; "
+                'schemaChange is "fail". Alter the target yourself, then go on with '
+                '"evolve" or "ignore"'
             )
-        log.warning("%s: %s: %r not applied (schemaChange is 'ignore')",
-                    self.task, change.qualified_name, change.ddl)  # fmt: skip
-        self.statements.clear()
+        if cfg.schemaChange == "ignore" or cfg.column_names is not None:
+            why = "schemaChange is 'ignore'" if cfg.schemaChange == "ignore" else "column lists"
+            return Evolution((), (f"{change.qualified_name}: {change.ddl!r} not applied ({why})",))
+        name = self.sink.target_name(change.table)
+        try:
+            target = self.target(name, reload=True)
+        except ConfigError as e:
+            if self.sink.same_names and change.new_schema is not None:
+                return plan_create(change, self.sink.schema_name, name)  # a new source table
+            return Evolution((), (f"{change.qualified_name}: {change.ddl!r} not applied: {e}",))
+        return plan_change(change, target)
 
     def pre_commit(self, txn_id: str, offsets: Mapping[str, int]) -> None:
         if not self.started:

@@ -342,9 +342,10 @@ class PgWalSource(Source):
                 assert row is not None
                 part["lsn"] = max(confirmed, repl.parse_lsn(row[0]))
             part["tables"] = [[s, n] for s, n in self.names]
-            if mode != "initial":  # initial takes them from its snapshot
-                part["schemas"] = {f"{s}.{n}": catalog_fingerprint(conn, f"{s}.{n}")
-                                   for s, n in self.names}  # fmt: skip
+            # The tables as the writers were told of them (check): a change seen later in
+            # the snapshot or the stream becomes a schema change.
+            part["schemas"] = {f"{s}.{n}": catalog_fingerprint(conn, f"{s}.{n}")
+                               for s, n in self.names}  # fmt: skip
         finally:
             conn.close()
         return [json.dumps(part, sort_keys=True)]
@@ -684,9 +685,6 @@ class WalSnapshot:
         finally:
             slot.close()  # the snapshot lives on in this transaction; the slot is not needed
         self.point = slot.point
-        if done == 0 and last is None:  # a fresh snapshot: the schemas streaming starts with
-            for name in tables:
-                reader.known.setdefault(name, catalog_fingerprint(self.conn, name))
         self.cursor: Any = None
         self.schema: TableSchema | None = None
 
@@ -706,6 +704,13 @@ class WalSnapshot:
                         (f"{quote_ident(schema_name)}.{quote_ident(table)}",))  # fmt: skip
             row = cur.fetchone()
         self.schema = with_partial_images(self.schema, row is not None and row[0] == "f")
+        name = self.tables[self.done]
+        seen = catalog_fingerprint(self.conn, name)
+        if self.reader.known.get(name) != seen:
+            # Altered since the writers were told of it: they hear of it before its rows.
+            self.reader.known[name] = seen
+            self.reader._schema_changes.append(self.reader._change(
+                f"ALTER TABLE {name} -- as the snapshot reads it", self.schema, None))  # fmt: skip
         key = self.schema.primary_key
         quote = _key_quote(self.schema)
         cols = ", ".join(select_expr(c) for c in self.schema.columns)
@@ -723,6 +728,8 @@ class WalSnapshot:
         while self.done < len(self.tables):
             if self.cursor is None and self.schema is None:
                 self._open_table()
+                if self.reader._schema_changes:
+                    return []  # the change first, in the transaction of the rows after it
             rows = (self.cursor.fetchmany(self.reader.source.config.fetchSize)
                     if self.cursor is not None else [])  # fmt: skip
             if rows:

@@ -375,7 +375,7 @@ def postgresqlwriter(request: pytest.FixtureRequest) -> SinkCase:
             (lambda p: p["connection"][0].update(table=["missing"]), "missing"),
             (lambda p: p.update(writeMode="upsert"), "job.content[0].writer.parameter.writeMode"),
             (lambda p: p.update(column=["no_such"]), "no_such"),
-            (lambda p: p.update(schemaChange="evolve"), "schemaChange"),
+            (lambda p: p.update(schemaChange="drop"), "schemaChange"),
         ],
     )
 

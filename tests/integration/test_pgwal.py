@@ -494,3 +494,124 @@ def test_not_null_columns_of_a_default_identity_table_follow_every_change(
         code, out = running.stop()
     assert code == 0, out[-3000:]
     conn.close()
+
+
+def test_schema_changes_evolve_postgresql_targets_of_the_same_names(
+    postgres_url: str, postgres_database: str, kafka_bootstrap: str, unique_name: str,
+    tmp_path: Path,
+) -> None:  # fmt: skip
+    """Two source tables → ``table: ["dst.*"]`` (targets of the same names in schema dst),
+    2 writer channels; in the source an added column, a widened varchar, an int made bigint
+    and a dropped NOT NULL column: postgresqlwriter follows each, and every row lands."""
+    db = postgres_database
+    conn = pg_connect(postgres_url, db)
+    conn.execute("CREATE SCHEMA dst")
+    for schema in ("public", "dst"):
+        conn.execute(f"CREATE TABLE {schema}.a (id int PRIMARY KEY, v varchar(10), n int)")
+        conn.execute(f"CREATE TABLE {schema}.b (id int PRIMARY KEY, w text NOT NULL,"
+                     " gone int NOT NULL)")  # fmt: skip
+    conn.execute("INSERT INTO a SELECT g, 'a' || g, g FROM generate_series(1, 100) g")
+    conn.execute("INSERT INTO b SELECT g, 'b' || g, g FROM generate_series(1, 100) g")
+    reader = pg_wal_reader(postgres_url, db, ["public.a", "public.b"], start={"mode": "initial"})
+    job = wal_job(unique_name, reader, pg_writer(postgres_url, db, "dst.*", writeMode="replace"),
+                  writers=2)  # fmt: skip
+    running = RunningJob(job, tmp_path / "job.json", kafka_bootstrap)
+    try:
+        wait_until(lambda: "writer-1: partitions" in running.output(), 60, "the job to start")
+        conn.execute("INSERT INTO a VALUES (101, 'before', 1)")
+        conn.execute("ALTER TABLE a ADD COLUMN amount numeric(12,2)")
+        conn.execute("ALTER TABLE a ALTER COLUMN v TYPE varchar(40)")
+        conn.execute("ALTER TABLE a ALTER COLUMN n TYPE bigint")
+        conn.execute("INSERT INTO a VALUES (102, 'after the changes: longer', 9000000000, 1.25)")
+        conn.execute("UPDATE a SET amount = id / 8.0 WHERE id <= 20")
+        conn.execute("ALTER TABLE b DROP COLUMN gone")
+        conn.execute("INSERT INTO b VALUES (101, 'no gone column')")
+        conn.execute("UPDATE b SET w = w || '!' WHERE id % 10 = 0")
+
+        def same(table: str, cols: str) -> bool:
+            q = f"SELECT {cols} FROM {{}}.{table} ORDER BY id"
+            return (conn.execute(q.format("public")).fetchall()
+                    == conn.execute(q.format("dst")).fetchall())  # fmt: skip
+
+        def copied() -> bool:
+            running.assert_running()
+            try:
+                return same("a", "id, v, n, amount") and same("b", "id, w")
+            except Exception:  # noqa: BLE001 - a column not there yet
+                return False
+
+        wait_until(copied, 90, "the dst tables to follow every change")
+    finally:
+        code, out = running.stop()
+    assert code == 0, out[-3000:]
+    types = dict(conn.execute(
+        "SELECT column_name, data_type || coalesce('(' || character_maximum_length || ')', '')"
+        " FROM information_schema.columns WHERE table_schema = 'dst' AND table_name = 'a'"
+    ).fetchall())  # fmt: skip
+    assert types == {"id": "integer", "v": "character varying(40)", "n": "bigint",
+                     "amount": "numeric"}, types  # fmt: skip
+    nullable = conn.execute(
+        "SELECT is_nullable FROM information_schema.columns WHERE table_schema = 'dst'"
+        " AND table_name = 'b' AND column_name = 'gone'"
+    ).fetchone()
+    assert nullable == ("YES",)  # kept, made NULL-able
+    conn.close()
+
+
+def test_mariadb_tables_created_and_altered_while_running_reach_postgresql(
+    postgres_url: str, postgres_database: str, mysql_url: str, mysql_database: str,
+    kafka_bootstrap: str, unique_name: str, tmp_path: Path,
+) -> None:  # fmt: skip
+    """binlogreader (tableRegex) → postgresqlwriter ``table: ["*"]``: a MariaDB table created
+    while the job runs is created in PostgreSQL from the neutral types, key included, and an
+    added MariaDB column is added there; the rows arrive with their values."""
+    from testkit.cdc import cdc_job
+
+    my = mysql_connect(mysql_url, mysql_database)
+    execute(my, "CREATE TABLE t1 (id INT PRIMARY KEY, v VARCHAR(20))",
+            "INSERT INTO t1 VALUES (1, 'one'), (2, 'two')")  # fmt: skip
+    pg = pg_connect(postgres_url, postgres_database)
+    pg.execute("CREATE TABLE t1 (id int PRIMARY KEY, v varchar(20))")
+    job = cdc_job(mysql_url, mysql_database, [], mysql_database, "t1", name=unique_name,
+                  start={"mode": "initial"}, writers=2,
+                  reader_extra={"tableRegex": rf"{mysql_database}\.t\d+"})  # fmt: skip
+    job["job"]["content"][0]["writer"] = pg_writer(postgres_url, postgres_database, "*",
+                                                   writeMode="replace")  # fmt: skip
+    running = RunningJob(job, tmp_path / "job.json", kafka_bootstrap)
+    try:
+        wait_until(lambda: pg.execute("SELECT count(*) FROM t1").fetchone() == (2,), 60,
+                   "the snapshot")  # then the stream: the DDL below comes through it  # fmt: skip
+        execute(
+            my,
+            "CREATE TABLE t2 (id BIGINT PRIMARY KEY, amount DECIMAL(10,3), at DATETIME(6),"
+            " note TEXT)",
+            "INSERT INTO t2 VALUES (1, 1.5, '2024-01-02 03:04:05.678901', 'x'), (2, NULL,"
+            " NULL, NULL)",
+            "ALTER TABLE t1 ADD COLUMN flag TINYINT(1)",
+            "INSERT INTO t1 VALUES (3, 'three', 1)",
+            "UPDATE t2 SET amount = -2.25 WHERE id = 2",
+        )
+
+        def copied() -> bool:
+            running.assert_running()
+            try:
+                t1 = pg.execute("SELECT id, v, flag FROM t1 ORDER BY id").fetchall()
+                t2 = pg.execute("SELECT id, amount::text, at::text, note FROM t2 ORDER BY id"
+                                ).fetchall()  # fmt: skip
+            except Exception:  # noqa: BLE001 - not created yet
+                pg.rollback()
+                return False
+            return t1 == [(1, "one", None), (2, "two", None), (3, "three", True)] and t2 == [
+                (1, "1.500", "2024-01-02 03:04:05.678901", "x"), (2, "-2.250", None, None)]  # fmt: skip
+
+        wait_until(copied, 90, "PostgreSQL to have t2 and t1's new column")
+    finally:
+        code, out = running.stop()
+    assert code == 0, out[-3000:]
+    key = pg.execute(
+        "SELECT a.attname FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid"
+        " AND a.attnum = ANY(i.indkey) WHERE i.indrelid = 't2'::regclass AND i.indisprimary"
+    ).fetchall()
+    assert key == [("id",)]
+    my.close()
+    pg.close()

@@ -80,7 +80,7 @@ def test_an_at_least_once_job_does_not_need_them(monkeypatch: pytest.MonkeyPatch
     fake = FakeConnection()
     monkeypatch.setattr(pg_writer_module, "connect", lambda *a, **k: fake)
     target = TableSchema("public", "dst", (), ())
-    monkeypatch.setattr(pg_writer_module.PostgresSink, "load_target", lambda self, c: target)
+    monkeypatch.setattr(pg_writer_module.PostgresSink, "load_target", lambda self, c, n: target)
     sink = build_sink(job("at-least-once"))
     sink.check()
     assert fake.sql == []
