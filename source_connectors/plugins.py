@@ -34,7 +34,11 @@ POSTGRESQLREADER = Plugin(
     config="source_connectors.postgres.config:PostgresReaderConfig",
     factory="source_connectors.postgres.table:PostgresTableSource",
     aliases=("postgresreader",),
-    depends={"resumable": "a resume key: restoreColumnName, splitPk or the table's primary key"},
+    depends={
+        # PostgresTableSource hands an increColumn job to source_connectors.postgres.polling.
+        "bounded": 'endless with increColumn and "polling": true, else bounded',
+        "resumable": "a resume key: restoreColumnName, splitPk or the table's primary key",
+    },
 )
 PGWALREADER = Plugin(
     name="pgwalreader",

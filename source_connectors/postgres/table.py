@@ -30,12 +30,10 @@ from schemas import types as t
 from schemas.events import RowEvent
 from schemas.postgres_types import quote_ident, select_expr
 from schemas.table import TableSchema
-from source_connectors.base import SourceContext, SourcePartReader
+from source_connectors.base import Source, SourceContext, SourcePartReader
 from source_connectors.mysql.snapshot import after_key
 from source_connectors.resume import require_unique_resume, tells_rows_apart
 from source_connectors.table_parts import PartPosition, TableSource, part_condition
-
-NOT_YET = ("increColumn", "polling")
 
 
 def _pg_after_key(key: tuple[str, ...], last: list[Any]) -> tuple[str, list[Any]]:
@@ -61,14 +59,16 @@ class PostgresTableSource(TableSource):
             where=f"{self.path}.connection[0].jdbcUrl[0]",
         )
 
+    @classmethod
+    def for_config(cls, config: Any) -> type[Source]:
+        # As mysqlreader: with increColumn an incremental read, endless when polling.
+        if not getattr(config, "increColumn", None):
+            return cls
+        from source_connectors.postgres.polling import PgIncrementalSource, PgPollingSource
+
+        return PgPollingSource if config.polling else PgIncrementalSource
+
     def check(self) -> None:
-        for option in NOT_YET:
-            if getattr(self.config, option):
-                raise ConfigError(
-                    f"{self.path}.{option}: postgresqlreader does not read by {option} yet; "
-                    "read the whole table (with where and splitPk), or use mysqlreader's "
-                    "features on MySQL"
-                )
         conn = self.connect()
         try:
             if self.config.customSql:
@@ -90,6 +90,10 @@ class PostgresTableSource(TableSource):
             self._schema = TableSchema(
                 full.database, full.table, tuple(full.column(n) for n in names), key
             )
+        self._check_keys(conn, full)
+
+    def _check_keys(self, conn: psycopg.Connection[Any], full: TableSchema) -> None:
+        """How parts split and resume: ``splitPk``, and a resume key that tells rows apart."""
         if self.config.splitPk:
             self._check_split_pk(full)
         key = self._check_resume_key()
@@ -113,6 +117,9 @@ class PostgresTableSource(TableSource):
             names = columns_named(names, schema, self.path)
             schema = TableSchema("", schema.table, tuple(schema.column(n) for n in names), ())
         self._schema = schema
+        self._check_query_keys(schema)
+
+    def _check_query_keys(self, schema: TableSchema) -> None:
         if self.config.splitPk:
             self._check_split_pk(schema)
         key = self._check_resume_key()

@@ -12,12 +12,8 @@ from coordinator.connectors import build_source
 from coordinator.errors import ConfigError
 from coordinator.job import JobConfigError, build_job
 from schemas.table import Column
-from source_connectors.mysql.polling import (
-    MysqlIncrementalSource,
-    MysqlPollingSource,
-    location_param,
-    parse_location,
-)
+from source_connectors.incremental import location_param, parse_location
+from source_connectors.mysql.polling import MysqlIncrementalSource, MysqlPollingSource
 from source_connectors.mysql.snapshot import MysqlSnapshotSource
 
 
