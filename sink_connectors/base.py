@@ -164,6 +164,17 @@ class SinkWriter(ABC):
         """Release connections. Correctness must not depend on it being called."""
 
 
+def follows_source_ddl(config: Any, context: SinkContext) -> bool:
+    """Whether a table sink's targets follow the source's DDL (``schemaChange: evolve``):
+    CDC jobs (an endless source) writing all columns. A bounded job's target is never
+    altered; a column it lacks is an error at once."""
+    return (
+        not context.source_bounded
+        and getattr(config, "schemaChange", None) == "evolve"
+        and config.column_names is None
+    )
+
+
 class TwoPhaseSinkWriter(SinkWriter):
     """A writer of a sink with two-phase commit (``supports_precommit = True``): exactly
     once. Its transactions are opened, pre-committed, committed or rolled back, and

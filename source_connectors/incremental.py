@@ -255,6 +255,13 @@ class IncrementalQueries:
         order = ", ".join(q(k) for k in (col.name, *tie))
         return f"SELECT {cols}{self.from_where(conds)} ORDER BY {order}", args
 
+    def build_part(
+        self: Any, part_id: str, task: str, resume_state: dict[str, str] | None
+    ) -> SourcePartReader:
+        if self._schema is None:
+            self.check()
+        return IncrementalPartReader(self, part_id, task, json.loads(part_id), resume_state or {})
+
     def position_of(self: Any, row: tuple[Any, ...]) -> list[Any]:
         schema: TableSchema = self._schema
         return [key_text(row[schema.column_index[k]]) for k in self.resume_key()]

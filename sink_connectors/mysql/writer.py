@@ -26,7 +26,14 @@ from coordinator.mysql_client import check_name, column_by_name, connect, qualif
 from schemas.events import RowEvent, SchemaChange
 from schemas.introspect import load_table_schema
 from schemas.table import TableSchema
-from sink_connectors.base import Rejected, Sink, SinkContext, SinkWriter, TwoPhaseSinkWriter
+from sink_connectors.base import (
+    Rejected,
+    Sink,
+    SinkContext,
+    SinkWriter,
+    TwoPhaseSinkWriter,
+    follows_source_ddl,
+)
 from sink_connectors.mysql.evolve import (
     Evolution,
     apply_evolution,
@@ -174,13 +181,7 @@ class MysqlSink(Sink):
 
     @property
     def _evolves(self) -> bool:
-        """Targets follow the source's DDL: CDC jobs (an endless source) writing all columns.
-        A bounded job's target is never altered; a column it lacks is an error at once."""
-        return (
-            not self.context.source_bounded
-            and self.config.schemaChange == "evolve"
-            and self.config.column_names is None
-        )
+        return follows_source_ddl(self.config, self.context)
 
     def _run_all(self, statements: list[str], key: str) -> None:
         run_statements(self.connect, statements, f"{self.path}.{key}")

@@ -46,7 +46,14 @@ from coordinator.pg_client import (
 from schemas.events import Op, RowEvent, SchemaChange, SourcePosition
 from schemas.postgres_types import quote_ident, value_converter
 from schemas.table import TableSchema
-from sink_connectors.base import Rejected, Sink, SinkContext, SinkWriter, TwoPhaseSinkWriter
+from sink_connectors.base import (
+    Rejected,
+    Sink,
+    SinkContext,
+    SinkWriter,
+    TwoPhaseSinkWriter,
+    follows_source_ddl,
+)
 from sink_connectors.mysql.statements import ColumnMapping, map_columns
 from sink_connectors.postgres.evolve import (
     Evolution,
@@ -171,13 +178,7 @@ class PostgresSink(Sink):
 
     @property
     def _evolves(self) -> bool:
-        """Targets follow the source's DDL: CDC jobs (an endless source) writing all columns.
-        A bounded job's target is never altered; a column it lacks is an error at once."""
-        return (
-            not self.context.source_bounded
-            and self.config.schemaChange == "evolve"
-            and self.config.column_names is None
-        )
+        return follows_source_ddl(self.config, self.context)
 
     def conflict_key(
         self, conn: psycopg.Connection[Any], source: TableSchema, target: TableSchema

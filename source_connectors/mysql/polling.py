@@ -7,15 +7,13 @@ names, connections and errors.
 from __future__ import annotations
 
 import contextlib
-import json
 from typing import Any
 
 import pymysql
 
 from coordinator.mysql_client import quote_ident, sql_failure
 from schemas.table import Column
-from source_connectors.base import SourcePartReader
-from source_connectors.incremental import IncrementalPartReader, IncrementalQueries
+from source_connectors.incremental import IncrementalQueries
 from source_connectors.mysql.snapshot import MysqlSnapshotSource, literal_percent, select_expr
 
 
@@ -62,13 +60,6 @@ class MysqlIncrementalSource(IncrementalQueries, MysqlSnapshotSource):
         # Closing a broken connection must not mask why it broke.
         with contextlib.suppress(Exception):
             conn.close()
-
-    def build_part(
-        self, part_id: str, task: str, resume_state: dict[str, str] | None
-    ) -> SourcePartReader:
-        if self._schema is None:
-            self.check()
-        return IncrementalPartReader(self, part_id, task, json.loads(part_id), resume_state or {})
 
 
 class MysqlPollingSource(MysqlIncrementalSource):

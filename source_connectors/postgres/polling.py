@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-import json
 from typing import Any
 
 import psycopg
@@ -19,8 +18,7 @@ import psycopg
 from coordinator.pg_client import sql_failure
 from schemas.postgres_types import quote_ident, select_expr
 from schemas.table import Column, TableSchema
-from source_connectors.base import SourcePartReader
-from source_connectors.incremental import IncrementalPartReader, IncrementalQueries
+from source_connectors.incremental import IncrementalQueries
 from source_connectors.postgres.table import PostgresTableSource
 
 _names = itertools.count()
@@ -95,13 +93,6 @@ class PgIncrementalSource(IncrementalQueries, PostgresTableSource):
     def close_connection(self, conn: psycopg.Connection[Any]) -> None:
         with contextlib.suppress(Exception):  # closing a broken connection hides nothing
             conn.close()
-
-    def build_part(
-        self, part_id: str, task: str, resume_state: dict[str, str] | None
-    ) -> SourcePartReader:
-        if self._schema is None:
-            self.check()
-        return IncrementalPartReader(self, part_id, task, json.loads(part_id), resume_state or {})
 
 
 class PgPollingSource(PgIncrementalSource):

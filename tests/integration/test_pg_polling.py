@@ -16,9 +16,15 @@ import pytest
 from coordinator.connectors import build_source
 from coordinator.errors import ConfigError
 from coordinator.job import build_job
-from source_connectors.base import SourcePartReader
 from testkit.cdc import RunningJob
 from testkit.postgres import pg_connect, pg_reader, pg_writer
+from testkit.readers import (
+    ids_read_restarting_after_every_batch,
+    missing_and_duplicated,
+    open_reader,
+    read_for,
+    read_until,
+)
 from testkit.wait import wait_until
 
 pytestmark = pytest.mark.integration
@@ -36,31 +42,6 @@ def job_of(postgres_url: str, db: str, name: str, **reader: Any) -> dict[str, An
                         "restore": {"checkpointInterval": 300}},
         }
     }  # fmt: skip
-
-
-def open_reader(job: dict[str, Any], state: dict[str, str] | None = None) -> SourcePartReader:
-    source = build_source(build_job(job))
-    source.check()
-    return source.build_part(source.list_parts()[0], "reader-0", state)
-
-
-def read_for(reader: SourcePartReader, seconds: float) -> list[tuple[Any, ...]]:
-    rows: list[tuple[Any, ...]] = []
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        batch = reader.next_batch()
-        if batch is None:
-            break
-        rows += [e.after for e in batch if e.after is not None]
-    return rows
-
-
-def read_until(reader: SourcePartReader, count: int, timeout: float) -> list[tuple[Any, ...]]:
-    rows: list[tuple[Any, ...]] = []
-    deadline = time.monotonic() + timeout
-    while len(rows) < count and time.monotonic() < deadline:
-        rows += read_for(reader, 0.1)
-    return rows
 
 
 def test_out_of_order_commit_is_read_within_the_safety_window(
@@ -107,20 +88,8 @@ def test_non_unique_timestamp_resumes_without_loss_or_duplicate(
     conn.close()
     extra = {"customSql": "SELECT id, ts, v FROM src WHERE v > 0"} if shape == "customSql" else {}
     job = job_of(postgres_url, db, unique_name, increColumn="ts", fetchSize=7, **extra)
-    seen: list[int] = []
-    state: dict[str, str] | None = None
-    for _ in range(400):
-        reader = open_reader(job, state)
-        batch = reader.next_batch()
-        state = reader.snapshot()
-        reader.close()
-        if batch is None:
-            break
-        seen += [int(e.after[0]) for e in batch if e.after is not None]
-    assert sorted(seen) == list(range(1, 301)), {
-        "missing": sorted(set(range(1, 301)) - set(seen)),
-        "duplicated": sorted({i for i in seen if seen.count(i) > 1}),
-    }
+    seen = ids_read_restarting_after_every_batch(job)
+    assert sorted(seen) == list(range(1, 301)), missing_and_duplicated(seen, range(1, 301))
 
 
 def test_use_max_func_reads_up_to_the_maximum_and_the_next_run_goes_on(

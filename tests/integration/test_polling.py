@@ -20,9 +20,15 @@ from coordinator.connectors import build_source
 from coordinator.errors import ConfigError
 from coordinator.job import build_job
 from coordinator.local_run import LocalJobRunner
-from source_connectors.base import SourcePartReader
 from testkit.cdc import RunningJob, wait_for_copy
 from testkit.mysql import key_differences, mysql_connect, mysql_job, table_fingerprint
+from testkit.readers import (
+    ids_read_restarting_after_every_batch,
+    missing_and_duplicated,
+    open_reader,
+    read_for,
+    read_until,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -52,34 +58,6 @@ def polling_job(mysql_url: str, db: str, name: str, **reader: Any) -> dict[str, 
         },
     )  # fmt: skip
     return job
-
-
-def open_reader(job: dict[str, Any], state: dict[str, str] | None = None) -> SourcePartReader:
-    source = build_source(build_job(job))
-    source.check()
-    part = source.list_parts()[0]
-    return source.build_part(part, "reader-0", state)
-
-
-def read_for(reader: SourcePartReader, seconds: float) -> list[tuple[Any, ...]]:
-    """Rows (after-images) the reader returns within ``seconds``."""
-    rows: list[tuple[Any, ...]] = []
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        batch = reader.next_batch()
-        if batch is None:
-            break
-        rows += [e.after for e in batch if e.after is not None]
-    return rows
-
-
-def read_until(reader: SourcePartReader, count: int, timeout: float) -> list[tuple[Any, ...]]:
-    """Rows the reader returns until there are ``count`` of them (or ``timeout`` s passed)."""
-    rows: list[tuple[Any, ...]] = []
-    deadline = time.monotonic() + timeout
-    while len(rows) < count and time.monotonic() < deadline:
-        rows += read_for(reader, 0.1)
-    return rows
 
 
 # --- the safety window ---------------------------------------------------------------------
@@ -138,20 +116,8 @@ def test_non_unique_timestamp_resumes_without_loss_or_duplicate(
     )
     extra = {"customSql": "SELECT id, ts, v FROM src WHERE v > 0"} if shape == "customSql" else {}
     job = polling_job(mysql_url, db, unique_name, increColumn="ts", fetchSize=7, **extra)
-    seen: list[int] = []
-    state: dict[str, str] | None = None
-    for _ in range(400):
-        reader = open_reader(job, state)
-        batch = reader.next_batch()
-        state = reader.snapshot()
-        reader.close()
-        if batch is None:
-            break
-        seen += [int(e.after[0]) for e in batch if e.after is not None]
-    assert sorted(seen) == list(range(1, 301)), {
-        "missing": sorted(set(range(1, 301)) - set(seen)),
-        "duplicated": sorted({i for i in seen if seen.count(i) > 1}),
-    }
+    seen = ids_read_restarting_after_every_batch(job)
+    assert sorted(seen) == list(range(1, 301)), missing_and_duplicated(seen, range(1, 301))
 
 
 def test_polling_a_second_precision_timestamp_while_rows_arrive(
