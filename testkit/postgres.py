@@ -80,3 +80,13 @@ def pg_wal_reader(
             **extra,
         },
     }
+
+
+def prepared(postgres_url: str, db: str) -> list[str]:
+    """The gids of the transactions left prepared in ``db`` (two-phase writers leave none)."""
+    conn = pg_connect(postgres_url, db)
+    try:
+        rows = conn.execute("SELECT gid FROM pg_prepared_xacts WHERE database = %s", (db,))
+        return [r[0] for r in rows.fetchall()]
+    finally:
+        conn.close()

@@ -20,7 +20,7 @@ from source_connectors.postgres.pgoutput import parse_lsn
 from testkit.cdc import RunningJob, execute
 from testkit.mysql import jdbc_url, mysql_connect, mysql_params
 from testkit.pgtypes import create_pg_types, fill_pg_types, text_rows
-from testkit.postgres import pg_connect, pg_params, pg_wal_reader, pg_writer
+from testkit.postgres import pg_connect, pg_params, pg_wal_reader, pg_writer, prepared
 from testkit.wait import wait_until
 from tests.integration.test_snapshot_safety import one_error_line, sluice_run
 
@@ -39,15 +39,6 @@ def wal_job(name: str, reader: dict[str, Any], writer: dict[str, Any], writers: 
             },
         }
     }
-
-
-def prepared(postgres_url: str, db: str) -> list[str]:
-    conn = pg_connect(postgres_url, db)
-    try:
-        rows = conn.execute("SELECT gid FROM pg_prepared_xacts WHERE database = %s", (db,))
-        return [r[0] for r in rows.fetchall()]
-    finally:
-        conn.close()
 
 
 def slot_lsn(postgres_url: str, slot: str) -> int | None:

@@ -19,7 +19,7 @@ from schemas.mysql_types import as_mysql
 from testkit.cdc import execute
 from testkit.mysql import jdbc_url, mysql_connect, mysql_params
 from testkit.pgtypes import create_pg_types, fill_pg_types, text_rows
-from testkit.postgres import pg_connect, pg_jdbc_url, pg_params, pg_reader, pg_writer
+from testkit.postgres import pg_connect, pg_jdbc_url, pg_params, pg_reader, pg_writer, prepared
 
 pytestmark = pytest.mark.integration
 
@@ -43,15 +43,6 @@ def job_of(name: str, reader: dict[str, Any], writer: dict[str, Any]) -> dict[st
             },
         }
     }
-
-
-def prepared(postgres_url: str, db: str) -> list[str]:
-    conn = pg_connect(postgres_url, db)
-    try:
-        rows = conn.execute("SELECT gid FROM pg_prepared_xacts WHERE database = %s", (db,))
-        return [r[0] for r in rows.fetchall()]
-    finally:
-        conn.close()
 
 
 def test_every_type_postgresql_to_postgresql_exact(
