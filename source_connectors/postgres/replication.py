@@ -101,7 +101,7 @@ def check_server(conn: psycopg.Connection[Any], url: JdbcUrl, user: str, where: 
         if level != "logical":
             raise ConfigError(
                 f"{where}: {at} has wal_level={level}; logical replication needs "
-                "wal_level=logical (set it in postgresql.conf and restart the server)"
+                "wal_level=logical (set in postgresql.conf; it takes effect when the server starts)"
             )
         cur.execute("SELECT rolreplication OR rolsuper FROM pg_roles WHERE rolname = current_user")
         row = cur.fetchone()

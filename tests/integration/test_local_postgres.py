@@ -212,3 +212,46 @@ def test_launcher_keeps_data_across_down_and_up_and_stops_fast_with_clients_conn
     finally:
         first.down()
     assert first.postgres.running_pid() is None
+
+
+def test_pgwalreader_refuses_a_server_without_logical_wal_in_one_line(
+    own_state_dir: Path, kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    """A second server of the launcher's, with wal_level=replica (PostgreSQL's default): a
+    pgwalreader job stops at its check with one line naming the setting and the fix, and
+    nothing is created on the server (no slot, no publication)."""
+    import signal
+
+    from coordinator.local.postgres import LocalPostgres
+    from testkit.postgres import pg_wal_reader
+    from tests.integration.test_snapshot_safety import one_error_line, sluice_run
+
+    class ReplicaWal(LocalPostgres):
+        def _postgresql_conf(self) -> str:
+            return super()._postgresql_conf().replace("wal_level = logical", "wal_level = replica")
+
+    server = ReplicaWal(own_state_dir, _free_port())
+    server.start()
+    pid = server.running_pid()
+    assert pid is not None
+    try:
+        server.wait_ready(pid, 60)
+        with _connect(server.url, autocommit=True) as conn:
+            conn.execute("CREATE TABLE t (id int PRIMARY KEY)")
+        job = {"job": {
+            "name": "replica_wal",
+            "content": [{"reader": pg_wal_reader(server.url, "postgres", ["public.t"]),
+                         "writer": {"name": "streamwriter", "parameter": {}}}],
+            "setting": {"delivery": "at-least-once"},
+        }}  # fmt: skip
+        line = one_error_line(sluice_run(job, tmp_path, kafka_bootstrap))
+        assert "wal_level=replica" in line and "wal_level=logical" in line, line
+        with _connect(server.url, autocommit=True) as conn:
+            assert conn.execute("SELECT count(*) FROM pg_replication_slots").fetchone() == (0,)
+            assert conn.execute("SELECT count(*) FROM pg_publication").fetchone() == (0,)
+    finally:
+        os.kill(pid, signal.SIGINT)  # fast shutdown, by the pid we started
+        deadline = time.monotonic() + 30
+        while procs.is_alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        shutil.rmtree(server.cluster_home, ignore_errors=True)
