@@ -13,6 +13,8 @@ loads them.
 from __future__ import annotations
 
 import contextlib
+import os
+import secrets
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -197,7 +199,8 @@ class SnapshotSlot:
 
     def __init__(self, url: JdbcUrl, user: str, password: str, where: str) -> None:
         self.conn = replication_connection(url, user, password, where=where)
-        name = f"sluice_snapshot_{id(self) & 0xFFFFFFFF:x}"
+        # Unique on the server: jobs on other hosts and processes take snapshots too.
+        name = f"sluice_snapshot_{os.getpid()}_{secrets.token_hex(4)}"
         cur = self.conn.cursor()
         try:
             cur.execute(
