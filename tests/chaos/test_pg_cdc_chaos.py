@@ -1,7 +1,10 @@
 """PostgreSQL CDC under crashes (issue 16): pgbench's load captured by ``pgwalreader``
 (``initial``) into ``postgresqlwriter`` (3 channels, ``table: ["dst.*"]``) while the reader is
 SIGKILLed inside a Kafka transaction, each writer at another commit phase (rows written,
-prepared, Kafka committed), and the broker is SIGKILLed and kept down for 8 s. After the load:
+prepared, Kafka committed), and the broker is SIGKILLed and kept down for 8 s (with ``SLUICE_CHAOS_LONG=1``, ``make chaos``: until issue
+19's faster recovery lands, a broker restart costs a 45 s commit watchdog, and the runner's
+broker handling is the same for every source, killed in make test by test_exactly_once.py).
+After the load:
 every pgbench table in ``dst`` equals its source and nothing is left prepared. (That the
 slot does not move before the commit covering it: tests/integration/test_pgwal.py.)"""
 
@@ -22,6 +25,7 @@ from tests.chaos.test_exactly_once import kill_and_restart_broker, local_kafka
 
 pytestmark = [pytest.mark.integration, pytest.mark.chaos]
 
+LONG = os.environ.get("SLUICE_CHAOS_LONG") == "1"
 FAULTS = "reader-0:mid_txn:40,writer-0:mid_write:5,writer-1:after_prepare:4,writer-2:after_kafka_commit:4"
 TABLES = {
     "pgbench_accounts": "aid, bid, abalance",
@@ -54,14 +58,14 @@ def test_pgbench_cdc_survives_task_and_broker_kills(
         "setting": {"speed": {"readerChannel": 1, "writerChannel": 3},
                     "restore": {"checkpointInterval": 500, "maxRestarts": 20}},
     }}  # fmt: skip
-    broker = local_kafka(kafka_bootstrap)
+    broker = local_kafka(kafka_bootstrap) if LONG else None
     monkeypatch.setenv("SLUICE_FAULTS", FAULTS)
     running = RunningJob(job, tmp_path / "job.json", kafka_bootstrap)
     monkeypatch.delenv("SLUICE_FAULTS")
     load_out: list[subprocess.CompletedProcess[str]] = []
 
     def load() -> None:
-        load_out.append(subprocess.run([*bench, "-c", "4", "-j", "2", "-T", "20", "-n", db],
+        load_out.append(subprocess.run([*bench, "-c", "4", "-j", "2", "-T", "12", "-n", db],
                                        env=env, capture_output=True, text=True))  # fmt: skip
 
     try:
