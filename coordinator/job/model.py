@@ -26,6 +26,8 @@ from coordinator.job.problems import (
     unknown_key_message,
     validate_at,
 )
+from coordinator.job.secrets import has_references
+from coordinator.job.secrets import resolve as resolve_references
 from coordinator.job.setting import Setting
 
 log = logging.getLogger("sluice.job")
@@ -141,7 +143,13 @@ def parse_job(text: str, origin: str = "<job>") -> Job:
 
 
 def build_job(doc: object, origin: str = "<job>", default_name: str | None = None) -> Job:
-    """Validate an already parsed JSON document (e.g. one received by the REST API)."""
+    """Validate an already parsed JSON document (e.g. one received by the REST API), its
+    secret references (``${env:NAME}``, ``${file:PATH:KEY}``) resolved here: the document
+    itself, references and all, is what gets stored (coordinator.job.secrets)."""
+    if has_references(doc):
+        doc, problems = resolve_references(doc)
+        if problems:
+            raise JobConfigError(origin, problems)
     check = _Checker()
     job = check.job_object(doc, origin)
     name = check.job_name(job, default_name or "job")

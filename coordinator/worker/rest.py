@@ -32,6 +32,7 @@ from coordinator.errors import ConfigError, ConnectError, SluiceError
 from coordinator.http_listen import listen_http
 from coordinator.job.jsonc import parse_jsonc
 from coordinator.job.problems import JobConfigError
+from coordinator.job.secrets import REFERENCE
 from coordinator.worker import jobs, replay
 
 log = logging.getLogger("sluice.rest")
@@ -119,7 +120,8 @@ def _replay(bootstrap: str, name: str, body: Any) -> dict[str, Any]:
 
 
 def _public(rec: dict[str, Any]) -> dict[str, Any]:
-    """A config record as the API shows it: passwords masked."""
+    """A config record as the API shows it: passwords masked, unless given by reference
+    (``${env:…}``: the reference is no secret, and says where the value comes from)."""
     out = dict(rec)
     out["config"] = _mask(rec.get("config"))
     return out
@@ -128,7 +130,9 @@ def _public(rec: dict[str, Any]) -> dict[str, Any]:
 def _mask(node: Any) -> Any:
     if isinstance(node, dict):
         return {
-            k: "******" if "password" in k.lower() and isinstance(v, str) else _mask(v)
+            k: "******"
+            if "password" in k.lower() and isinstance(v, str) and not REFERENCE.fullmatch(v)
+            else _mask(v)
             for k, v in node.items()
         }
     if isinstance(node, list):
