@@ -7,6 +7,7 @@ value arrive in the form the neutral types define (:mod:`schemas.postgres_types`
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import psycopg
@@ -45,21 +46,46 @@ def is_row_error(e: psycopg.Error) -> bool:
     return (e.sqlstate or "").startswith(ROW_ERROR_CLASSES)
 
 
+SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
+TLS_OPTIONS = ("sslmode", "sslrootcert", "sslcert", "sslkey")
+"""The JDBC URL options (pgjdbc's names, which are libpq's) every PostgreSQL connection of
+Sluice takes, table reads, WAL streams and writers alike."""
+
+
+def tls_options(url: JdbcUrl, where: str) -> dict[str, str]:
+    """libpq's TLS settings from the URL (``?sslmode=verify-full&sslrootcert=/ca.pem``);
+    pgjdbc's ``ssl=true`` means ``verify-full``, as it does there. No option: libpq's
+    default (``prefer``: TLS when the server offers it)."""
+    opts = {k.lower(): v for k, v in url.options.items()}
+    out = {k: opts[k] for k in TLS_OPTIONS if opts.get(k)}
+    if opts.get("ssl", "").lower() == "true" and "sslmode" not in out:
+        out["sslmode"] = "verify-full"
+    mode = out.get("sslmode")
+    if mode is not None and mode not in SSL_MODES:
+        raise ConfigError(f"{where}: sslmode={mode!r} is not one of {', '.join(SSL_MODES)}")
+    for key in ("sslrootcert", "sslcert", "sslkey"):
+        if key in out and not os.path.isfile(out[key]):
+            raise ConfigError(f"{where}: {key} {out[key]!r} is not a readable file")
+    return out
+
+
 def connect(url: JdbcUrl, user: str, password: str, *, where: str) -> psycopg.Connection[Any]:
     """An autocommit connection (transactions are explicit), in UTC with ISO dates, whose
     values load in their neutral forms; ``where`` names the job path of the URL."""
+    tls: dict[str, Any] = dict(tls_options(url, where))
     try:
         conn = psycopg.connect(
+            autocommit=True,
             host=url.host,
             port=url.port,
             dbname=url.database,
             user=user,
             password=password or None,
             connect_timeout=10,
-            autocommit=True,
             options="-c TimeZone=UTC -c DateStyle=ISO -c IntervalStyle=postgres "
             "-c extra_float_digits=3",
             application_name="sluice",
+            **tls,
         )
     except psycopg.OperationalError as e:
         text = (str(e).strip().splitlines() or [""])[-1]

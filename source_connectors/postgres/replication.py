@@ -26,6 +26,7 @@ import psycopg2.extras
 
 from coordinator.errors import ConfigError, ConnectError, TaskFailed, TransientError
 from coordinator.jdbc import JdbcUrl
+from coordinator.pg_client import tls_options
 from schemas.postgres_types import quote_ident
 from source_connectors.postgres.pgoutput import lsn_text, parse_lsn
 
@@ -52,6 +53,7 @@ def replication_connection(url: JdbcUrl, user: str, password: str, *, where: str
             application_name="sluice-wal",
             options=SESSION_OPTIONS,
             connection_factory=psycopg2.extras.LogicalReplicationConnection,
+            **tls_options(url, where),
         )
     except psycopg2.OperationalError as e:
         text = (str(e).strip().splitlines() or [""])[-1]

@@ -5,6 +5,7 @@ connected."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pwd
 import shutil
@@ -13,7 +14,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ import pytest
 
 from coordinator.local import procs
 from coordinator.local.stack import LocalStack
+from testkit.wait import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -214,28 +216,44 @@ def test_launcher_keeps_data_across_down_and_up_and_stops_fast_with_clients_conn
     assert first.postgres.running_pid() is None
 
 
+@contextlib.contextmanager
+def _own_server(state_dir: Path, extra_conf: Callable[[str], str]) -> Iterator[Any]:
+    """A second server of the launcher's in ``state_dir``, its postgresql.conf edited by
+    ``extra_conf``; stopped (fast shutdown, by its pid) and removed afterwards."""
+    import signal
+
+    from coordinator.local.postgres import LocalPostgres
+
+    class Edited(LocalPostgres):
+        def _postgresql_conf(self) -> str:
+            return extra_conf(super()._postgresql_conf())
+
+    server = Edited(state_dir, _free_port())
+    server.start()
+    pid = server.running_pid()
+    assert pid is not None
+    try:
+        server.wait_ready(pid, 60)
+        yield server
+    finally:
+        os.kill(pid, signal.SIGINT)
+        deadline = time.monotonic() + 30
+        while procs.is_alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        shutil.rmtree(server.cluster_home, ignore_errors=True)
+
+
 def test_pgwalreader_refuses_a_server_without_logical_wal_in_one_line(
     own_state_dir: Path, kafka_bootstrap: str, tmp_path: Path
 ) -> None:
     """A second server of the launcher's, with wal_level=replica (PostgreSQL's default): a
     pgwalreader job stops at its check with one line naming the setting and the fix, and
     nothing is created on the server (no slot, no publication)."""
-    import signal
-
-    from coordinator.local.postgres import LocalPostgres
     from testkit.postgres import pg_wal_reader
     from tests.integration.test_snapshot_safety import one_error_line, sluice_run
 
-    class ReplicaWal(LocalPostgres):
-        def _postgresql_conf(self) -> str:
-            return super()._postgresql_conf().replace("wal_level = logical", "wal_level = replica")
-
-    server = ReplicaWal(own_state_dir, _free_port())
-    server.start()
-    pid = server.running_pid()
-    assert pid is not None
-    try:
-        server.wait_ready(pid, 60)
+    replica = lambda conf: conf.replace("wal_level = logical", "wal_level = replica")  # noqa: E731
+    with _own_server(own_state_dir, replica) as server:
         with _connect(server.url, autocommit=True) as conn:
             conn.execute("CREATE TABLE t (id int PRIMARY KEY)")
         job = {"job": {
@@ -249,9 +267,109 @@ def test_pgwalreader_refuses_a_server_without_logical_wal_in_one_line(
         with _connect(server.url, autocommit=True) as conn:
             assert conn.execute("SELECT count(*) FROM pg_replication_slots").fetchone() == (0,)
             assert conn.execute("SELECT count(*) FROM pg_publication").fetchone() == (0,)
-    finally:
-        os.kill(pid, signal.SIGINT)  # fast shutdown, by the pid we started
-        deadline = time.monotonic() + 30
-        while procs.is_alive(pid) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        shutil.rmtree(server.cluster_home, ignore_errors=True)
+
+
+def _make_certificates(folder: Path) -> Path:
+    """A CA and a server certificate for 127.0.0.1 signed by it (openssl); the server's key
+    readable by the server's OS user only. Returns the CA certificate."""
+    folder.mkdir(mode=0o755)
+    ssl = ["openssl", "req", "-newkey", "rsa:2048", "-nodes"]
+    run = lambda *a: subprocess.run(a, cwd=folder, check=True, capture_output=True)  # noqa: E731
+    run(*ssl, "-x509", "-keyout", "ca.key", "-out", "ca.pem", "-days", "2",
+        "-subj", "/CN=sluice test CA")  # fmt: skip
+    run(*ssl, "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=127.0.0.1")
+    (folder / "san.cnf").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+    run("openssl", "x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+        "-CAcreateserial", "-out", "server.pem", "-days", "2", "-extfile", "san.cnf")  # fmt: skip
+    (folder / "pg_hba.conf").write_text(
+        "local all all trust\nhostssl all all 127.0.0.1/32 trust\n"
+        "hostnossl all all 127.0.0.1/32 reject\n"
+    )
+    key = folder / "server.key"
+    key.chmod(0o600)
+    if os.geteuid() == 0:
+        user = pwd.getpwnam("postgres")
+        for name in ("server.key", "server.pem", "pg_hba.conf"):
+            os.chown(folder / name, user.pw_uid, user.pw_gid)
+    return folder / "ca.pem"
+
+
+def test_postgresql_jobs_over_tls_only(
+    own_state_dir: Path, kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    """A server that refuses connections without TLS (hostnossl reject): a
+    postgresqlreader → postgresqlwriter job and a pgwalreader job with
+    ``?sslmode=verify-full&sslrootcert=ca.pem`` copy their rows; ``sslmode=disable`` and a
+    wrong CA are one line each, nothing written."""
+    from testkit.postgres import pg_reader, pg_wal_reader, pg_writer
+    from tests.integration.test_snapshot_safety import one_error_line, sluice_run
+
+    tls = own_state_dir / "tls"
+    ca = _make_certificates(tls)
+    other_ca = _make_certificates(own_state_dir / "other")
+
+    def with_tls(conf: str) -> str:
+        return conf + "\n".join([
+            "ssl = on", f"ssl_cert_file = '{tls / 'server.pem'}'",
+            f"ssl_key_file = '{tls / 'server.key'}'", f"hba_file = '{tls / 'pg_hba.conf'}'", "",
+        ])  # fmt: skip
+
+    def url(server: Any, options: str) -> str:
+        return f"jdbc:postgresql://127.0.0.1:{server.port}/postgres?{options}"
+
+    with _own_server(own_state_dir, with_tls) as server:
+        db = server.url
+        with _connect(db, autocommit=True) as conn:
+            conn.execute("CREATE TABLE src (id int PRIMARY KEY, v text)")
+            conn.execute("CREATE TABLE dst (id int PRIMARY KEY, v text)")
+            conn.execute("INSERT INTO src SELECT g, 'v' || g FROM generate_series(1, 500) g")
+        good = f"sslmode=verify-full&sslrootcert={ca}"
+
+        def job(options: str, name: str) -> dict[str, Any]:
+            reader = pg_reader(db, "postgres", "public.src")
+            reader["parameter"]["connection"][0]["jdbcUrl"] = [url(server, options)]
+            writer = pg_writer(db, "postgres", "public.dst")
+            writer["parameter"]["connection"][0]["jdbcUrl"] = url(server, options)
+            return {"job": {"name": name, "content": [{"reader": reader, "writer": writer}]}}
+
+        out = sluice_run(job(good, "tls_copy"), tmp_path, kafka_bootstrap)
+        assert out.returncode == 0, out.stderr[-3000:]
+        with _connect(db, autocommit=True) as conn:
+            assert conn.execute("SELECT count(*) FROM dst").fetchone() == (500,)
+            conn.execute("TRUNCATE dst")
+        for options, fragment in [
+            ("sslmode=disable", "no encryption"),
+            (f"sslmode=verify-full&sslrootcert={other_ca}", "certificate"),
+            ("sslmode=sometimes", "sslmode='sometimes' is not one of"),
+        ]:
+            line = one_error_line(sluice_run(job(options, "tls_bad"), tmp_path, kafka_bootstrap))
+            assert fragment in line, line
+            with _connect(db, autocommit=True) as conn:
+                assert conn.execute("SELECT count(*) FROM dst").fetchone() == (0,)
+        wal = pg_wal_reader(db, "postgres", ["public.src"], start={"mode": "initial"})
+        wal["parameter"]["url"] = url(server, good)
+        cdc = {"job": {"name": "tls_wal",
+                       "content": [{"reader": wal, "writer": pg_writer(db, "postgres", "public.dst")}],
+                       "setting": {"restore": {"checkpointInterval": 300}}}}  # fmt: skip
+        cdc["job"]["content"][0]["writer"]["parameter"]["connection"][0]["jdbcUrl"] = url(
+            server, good
+        )
+        from testkit.cdc import RunningJob
+
+        running = RunningJob(cdc, tmp_path / "wal.json", kafka_bootstrap)
+        try:
+            with _connect(db, autocommit=True) as conn:
+                wait_until(lambda: conn.execute("SELECT count(*) FROM dst").fetchone() == (500,),
+                           60, "the snapshot over TLS")  # fmt: skip
+                conn.execute("INSERT INTO src VALUES (501, 'through the WAL')")
+                wait_until(lambda: conn.execute("SELECT count(*) FROM dst").fetchone() == (501,),
+                           60, "the change over a TLS replication connection")  # fmt: skip
+                tls_backends = conn.execute(
+                    "SELECT count(*) FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid)"
+                    " WHERE s.ssl AND a.backend_type = 'walsender'").fetchone()  # fmt: skip
+                assert tls_backends is not None and tls_backends[0] >= 1
+        finally:
+            code, out_text = running.stop()
+        assert code == 0, out_text[-3000:]
+        with _connect(db, autocommit=True) as conn:
+            conn.execute("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots")
