@@ -3,6 +3,7 @@ Sluice connection shares (UTC timestamps, utf8mb4), so readers and writers agree
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import pymysql
@@ -55,6 +56,44 @@ def sql_failure(e: pymysql.MySQLError, message: str) -> SluiceError:
     return TaskFailed(text)
 
 
+MYSQL_SSL_MODES = ("DISABLED", "PREFERRED", "REQUIRED", "VERIFY_CA", "VERIFY_IDENTITY")
+
+
+def tls_settings(url: JdbcUrl, where: str) -> dict[str, Any]:
+    """PyMySQL's TLS arguments from a JDBC URL's options, Connector/J's names: ``sslMode``
+    (``DISABLED``, ``PREFERRED`` — the default: TLS when the server offers it —,
+    ``REQUIRED``, ``VERIFY_CA``, ``VERIFY_IDENTITY``), the older ``useSSL`` /
+    ``requireSSL`` / ``verifyServerCertificate``, MariaDB Connector/J's
+    ``trustServerCertificate`` and ``serverSslCert`` (the CA certificate file, which the
+    verifying modes need)."""
+    opts = {k.lower(): v for k, v in url.options.items()}
+    yes = lambda key: opts.get(key, "").lower() == "true"  # noqa: E731
+    mode = opts.get("sslmode", "").upper()
+    if not mode:
+        if opts.get("usessl", "").lower() == "false":
+            mode = "DISABLED"
+        elif yes("verifyservercertificate") and not yes("trustservercertificate"):
+            mode = "VERIFY_CA"
+        elif yes("usessl") or yes("requiressl") or yes("trustservercertificate"):
+            mode = "REQUIRED"
+        else:
+            mode = "PREFERRED"
+    if mode not in MYSQL_SSL_MODES:
+        raise ConfigError(f"{where}: sslMode={mode!r} is not one of {', '.join(MYSQL_SSL_MODES)}")
+    ca = opts.get("serversslcert")
+    if mode == "DISABLED":
+        return {"ssl_disabled": True}
+    if mode == "PREFERRED":
+        return {}  # PyMySQL's own default
+    if mode == "REQUIRED":
+        return {"ssl": {"verify_mode": False}}
+    if not ca:
+        raise ConfigError(f"{where}: sslMode={mode} needs serverSslCert (the CA certificate file)")
+    if not os.path.isfile(ca):
+        raise ConfigError(f"{where}: serverSslCert {ca!r} is not a readable file")
+    return {"ssl": {"ca": ca, "check_hostname": mode == "VERIFY_IDENTITY"}}
+
+
 def connect(
     url: JdbcUrl,
     user: str,
@@ -67,6 +106,7 @@ def connect(
     streaming: bool = False,
 ) -> pymysql.connections.Connection:
     """Open a connection; ``where`` names the job path the URL came from, for messages."""
+    tls = tls_settings(url, where)
     try:
         conn = pymysql.connect(
             host=url.host,
@@ -81,14 +121,18 @@ def connect(
             cursorclass=pymysql.cursors.SSCursor if streaming else pymysql.cursors.Cursor,
             # TIMESTAMP values travel as UTC, whatever the server's zone.
             init_command="SET time_zone = '+00:00'",
+            **tls,
         )
     except pymysql.err.OperationalError as e:
         code = e.args[0] if e.args else 0
         msg = e.args[1] if len(e.args) > 1 else str(e)
         if code == ER.ACCESS_DENIED_ERROR:
+            hint = "check username and password"
+            if tls.get("ssl_disabled"):
+                hint += ", and whether the server requires TLS (the URL has sslMode=DISABLED)"
             raise ConnectError(
                 f"{where}: MySQL at {url.host}:{url.port} refused user {user!r}: access denied "
-                "(check username and password)"
+                f"({hint})"
             ) from None
         if code == ER.BAD_DB_ERROR:
             raise ConfigError(

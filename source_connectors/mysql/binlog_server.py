@@ -20,6 +20,7 @@ from pymysqlreplication import BinLogStreamReader
 
 from coordinator.errors import ConfigError, ConnectError
 from coordinator.jdbc import JdbcUrl
+from coordinator.mysql_client import tls_settings
 from source_connectors.mysql.binlog_boundary import check_start_boundary
 
 ER_SPECIFIC_ACCESS_DENIED = 1227
@@ -251,6 +252,8 @@ class StreamConnection(pymysql.connections.Connection):
 
 
 def stream_settings(url: JdbcUrl, user: str, password: str) -> dict[str, Any]:
+    """PyMySQL arguments of a replication connection: TLS as the URL says, like every
+    other connection (coordinator.mysql_client.tls_settings)."""
     return {
         "host": url.host,
         "port": url.port,
@@ -258,6 +261,7 @@ def stream_settings(url: JdbcUrl, user: str, password: str) -> dict[str, Any]:
         "password": password,
         "charset": "utf8mb4",
         "connect_timeout": 10,
+        **tls_settings(url, "binlogreader.jdbcUrl"),
     }
 
 

@@ -22,6 +22,7 @@ import pytest
 
 from coordinator.local import procs
 from coordinator.local.stack import LocalStack
+from testkit.tls import make_certificates
 from testkit.wait import wait_until
 
 pytestmark = pytest.mark.integration
@@ -269,31 +270,6 @@ def test_pgwalreader_refuses_a_server_without_logical_wal_in_one_line(
             assert conn.execute("SELECT count(*) FROM pg_publication").fetchone() == (0,)
 
 
-def _make_certificates(folder: Path) -> Path:
-    """A CA and a server certificate for 127.0.0.1 signed by it (openssl); the server's key
-    readable by the server's OS user only. Returns the CA certificate."""
-    folder.mkdir(mode=0o755)
-    ssl = ["openssl", "req", "-newkey", "rsa:2048", "-nodes"]
-    run = lambda *a: subprocess.run(a, cwd=folder, check=True, capture_output=True)  # noqa: E731
-    run(*ssl, "-x509", "-keyout", "ca.key", "-out", "ca.pem", "-days", "2",
-        "-subj", "/CN=sluice test CA")  # fmt: skip
-    run(*ssl, "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=127.0.0.1")
-    (folder / "san.cnf").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
-    run("openssl", "x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
-        "-CAcreateserial", "-out", "server.pem", "-days", "2", "-extfile", "san.cnf")  # fmt: skip
-    (folder / "pg_hba.conf").write_text(
-        "local all all trust\nhostssl all all 127.0.0.1/32 trust\n"
-        "hostnossl all all 127.0.0.1/32 reject\n"
-    )
-    key = folder / "server.key"
-    key.chmod(0o600)
-    if os.geteuid() == 0:
-        user = pwd.getpwnam("postgres")
-        for name in ("server.key", "server.pem", "pg_hba.conf"):
-            os.chown(folder / name, user.pw_uid, user.pw_gid)
-    return folder / "ca.pem"
-
-
 def test_postgresql_jobs_over_tls_only(
     own_state_dir: Path, kafka_bootstrap: str, tmp_path: Path
 ) -> None:
@@ -305,8 +281,15 @@ def test_postgresql_jobs_over_tls_only(
     from tests.integration.test_snapshot_safety import one_error_line, sluice_run
 
     tls = own_state_dir / "tls"
-    ca = _make_certificates(tls)
-    other_ca = _make_certificates(own_state_dir / "other")
+    ca = make_certificates(tls, server_user="postgres")
+    other_ca = make_certificates(own_state_dir / "other", server_user="postgres")
+    (tls / "pg_hba.conf").write_text(
+        "local all all trust\nhostssl all all 127.0.0.1/32 trust\n"
+        "hostnossl all all 127.0.0.1/32 reject\n"
+    )
+    if os.geteuid() == 0:
+        user = pwd.getpwnam("postgres")
+        os.chown(tls / "pg_hba.conf", user.pw_uid, user.pw_gid)
 
     def with_tls(conf: str) -> str:
         return conf + "\n".join([
