@@ -34,7 +34,18 @@ def add_commands(sub: Any) -> None:
     _group_flag(w)
     _kafka(w)
     w.add_argument("--rest-port", type=int, default=8083, help="REST port (0: any free port)")
-    w.add_argument("--rest-host", default="0.0.0.0")
+    w.add_argument(
+        "--rest-host",
+        default=None,
+        help="REST address (default: 0.0.0.0 with credentials, else 127.0.0.1 only)",
+    )
+    w.add_argument(
+        "--rest-auth",
+        default=None,
+        help="file of REST credentials, 'ROLE SCHEME SECRET' lines (default: SLUICE_REST_AUTH)",
+    )
+    w.add_argument("--rest-tls-cert", default=None, help="serve HTTPS with this certificate")
+    w.add_argument("--rest-tls-key", default=None, help="... and this private key")
     w.add_argument("--slots", type=int, default=0, help="task slots when creating the group")
     w.add_argument("--session-timeout-ms", type=int, default=10_000)
     w.set_defaults(handler=cmd_worker)
@@ -160,10 +171,14 @@ def check_session_timeout(bootstrap: str, ms: int) -> int:
 def cmd_worker(args: argparse.Namespace) -> int:
     from coordinator.http_listen import check_port
     from coordinator.kafka_io import check_reachable
+    from coordinator.worker import rest_auth
     from coordinator.worker.runtime import Worker
 
     check_group(args.group)
     check_port(args.rest_port, "--rest-port")
+    auth = rest_auth.load(args.rest_auth)
+    host = rest_auth.listen_host(args.rest_host, auth)
+    tls = rest_auth.tls_context(args.rest_tls_cert, args.rest_tls_key)
     bootstrap = bootstrap_of(args)
     check_reachable(bootstrap)
     check_session_timeout(bootstrap, args.session_timeout_ms)
@@ -171,7 +186,9 @@ def cmd_worker(args: argparse.Namespace) -> int:
         args.group,
         bootstrap,
         rest_port=args.rest_port,
-        rest_host=args.rest_host,
+        rest_host=host,
+        rest_auth=auth,
+        rest_tls=tls,
         slots=args.slots,
         session_timeout_ms=args.session_timeout_ms,
     ).run()

@@ -34,6 +34,7 @@ from coordinator.job.jsonc import parse_jsonc
 from coordinator.job.problems import JobConfigError
 from coordinator.job.secrets import REFERENCE
 from coordinator.worker import jobs, replay
+from coordinator.worker.rest_auth import RestAuth
 
 log = logging.getLogger("sluice.rest")
 
@@ -170,17 +171,29 @@ def _parse_body(raw: bytes) -> Any:
 
 class _Handler(BaseHTTPRequestHandler):
     api: Api
+    auth: RestAuth
 
     def _do(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
-        try:
-            body = _parse_body(raw)
-            status, payload = self.api.handle(self.command, self.path, body)
-        except Exception as e:  # noqa: BLE001 - every failure becomes a JSON answer
-            status, payload = error_response(e)
+        parts = [unquote(p) for p in urlparse(self.path).path.strip("/").split("/") if p]
+        allowed = self.auth.decide(self.command, parts, self.headers.get("Authorization"))
+        if allowed == 401:
+            status, payload = 401, {"error": "authentication required: a bearer token or "
+                                    "basic credentials (Authorization header)"}  # fmt: skip
+        elif allowed == 403:
+            status, payload = 403, {"error": f"{self.command} /{'/'.join(parts)} needs the "
+                                    "admin role; these credentials are read-only"}  # fmt: skip
+        else:
+            try:
+                body = _parse_body(raw)
+                status, payload = self.api.handle(self.command, self.path, body)
+            except Exception as e:  # noqa: BLE001 - every failure becomes a JSON answer
+                status, payload = error_response(e)
         data = b"" if payload is None else json.dumps(payload, default=str).encode()
         self.send_response(status)
+        if status == 401:
+            self.send_header("WWW-Authenticate", 'Bearer realm="sluice", Basic realm="sluice"')
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
@@ -192,8 +205,16 @@ class _Handler(BaseHTTPRequestHandler):
         log.debug("%s " + format, self.address_string(), *args)
 
 
-def serve(worker: Any, host: str, port: int) -> ThreadingHTTPServer:
+def serve(
+    worker: Any, host: str, port: int, auth: RestAuth | None = None, tls: Any = None
+) -> ThreadingHTTPServer:
+    """The API on ``host:port``, behind ``auth`` (none: open), over HTTPS with ``tls``."""
     handler = type(
-        "Handler", (_Handler,), {"api": Api(worker.bootstrap, worker.group, worker.health)}
+        "Handler",
+        (_Handler,),
+        {"api": Api(worker.bootstrap, worker.group, worker.health), "auth": auth or RestAuth([])},
     )
-    return listen_http(host, port, handler, "--rest-port")
+    server = listen_http(host, port, handler, "--rest-port")
+    if tls is not None:
+        server.socket = tls.wrap_socket(server.socket, server_side=True)
+    return server

@@ -91,7 +91,9 @@ class Worker:
         bootstrap: str,
         *,
         rest_port: int | None = 8083,
-        rest_host: str = "0.0.0.0",
+        rest_host: str = "127.0.0.1",
+        rest_auth: Any = None,
+        rest_tls: Any = None,
         slots: int = 0,
         session_timeout_ms: int = 10_000,
     ) -> None:
@@ -99,6 +101,8 @@ class Worker:
         self.bootstrap = bootstrap
         self.rest_port = rest_port
         self.rest_host = rest_host
+        self.rest_auth = rest_auth
+        self.rest_tls = rest_tls
         self.slots = slots
         self.session_timeout_ms = session_timeout_ms
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}"
@@ -124,9 +128,14 @@ class Worker:
         if self.rest_port is not None:
             from coordinator.worker.rest import serve
 
-            self.http = serve(self, self.rest_host, self.rest_port)
+            self.http = serve(self, self.rest_host, self.rest_port, self.rest_auth, self.rest_tls)
             threading.Thread(target=self.http.serve_forever, daemon=True).start()
-            log.info("REST API on http://%s:%d", self.rest_host, self.http.server_address[1])
+            scheme = "https" if self.rest_tls is not None else "http"
+            guarded = self.rest_auth is not None and self.rest_auth.enabled
+            log.info("REST API on %s://%s:%d%s", scheme, self.rest_host,
+                     self.http.server_address[1],
+                     ", credentials required" if guarded
+                     else " only: no REST credentials configured (--rest-auth)")  # fmt: skip
         self.consumer = Consumer(
             {
                 **client_config(self.bootstrap),

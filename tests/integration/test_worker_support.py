@@ -40,14 +40,24 @@ def http(method: str, url: str, body: Any = None) -> tuple[int, Any]:
 
 
 class WorkerProc:
-    def __init__(self, group: str, bootstrap: str, log_path: Path, slots: int = 16) -> None:
+    def __init__(
+        self,
+        group: str,
+        bootstrap: str,
+        log_path: Path,
+        slots: int = 16,
+        rest: tuple[str, ...] = ("--rest-host", "127.0.0.1"),
+        scheme: str = "http",
+    ) -> None:
+        """``rest``: the worker's REST flags (host, credentials, TLS)."""
         self.port = free_port()
+        self.scheme = scheme
         self.log_path = log_path
         self.log = log_path.open("w+")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "coordinator.cli", "worker", "--group", group]
-            + ["--bootstrap-servers", bootstrap, "--rest-port", str(self.port)]
-            + ["--rest-host", "127.0.0.1", "--slots", str(slots), "--session-timeout-ms", "6000"],
+            + ["--bootstrap-servers", bootstrap, "--rest-port", str(self.port), *rest]
+            + ["--slots", str(slots), "--session-timeout-ms", "6000"],
             cwd=REPO_ROOT,
             stdout=self.log,
             stderr=subprocess.STDOUT,
@@ -57,7 +67,7 @@ class WorkerProc:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{self.scheme}://127.0.0.1:{self.port}"
 
     def health(self) -> dict[str, Any] | None:
         try:

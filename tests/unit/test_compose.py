@@ -57,7 +57,9 @@ def test_worker_uses_the_compose_kafka_and_waits_for_healthy_servers(
 ) -> None:
     worker = services["sluice-worker"]
     assert worker["build"] == "."
-    assert worker["command"] == ["worker", "--group", "sluice"]
+    assert worker["command"] == ["worker", "--group", "sluice", "--rest-host", "0.0.0.0"]
+    # Listening beyond loopback needs credentials: the compose file demands a token.
+    assert worker["environment"]["SLUICE_REST_TOKENS"].startswith("admin:${SLUICE_ADMIN_TOKEN:?")
     assert worker["environment"]["SLUICE_KAFKA_BOOTSTRAP"] == "kafka:9092"
     assert worker["depends_on"] == {
         "kafka": {"condition": "service_healthy"},
