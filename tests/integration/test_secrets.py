@@ -48,11 +48,11 @@ def records_holding(bootstrap: str, needle: bytes, job: str) -> list[str]:
                 deadline = time.monotonic() + 30
                 # Until the position passes the end: transaction markers are offsets too.
                 while consumer.position([tp])[0].offset < high and time.monotonic() < deadline:
-                    m = consumer.poll(0.5)
-                    if m is None or m.error() is not None:
-                        continue
-                    if needle in (m.key() or b"") or needle in (m.value() or b""):
-                        found.append(f"{topic}[{p}]@{m.offset()}")
+                    for m in consumer.consume(10_000, 0.5):  # whole fetches, not one by one
+                        if m.error() is not None:
+                            continue
+                        if needle in (m.key() or b"") or needle in (m.value() or b""):
+                            found.append(f"{topic}[{p}]@{m.offset()}")
     finally:
         consumer.close()
     return found
